@@ -1,0 +1,157 @@
+"""The ``geomon`` command line.
+
+Every command turns a :class:`geomon.errors.GeomonError` into one readable line on stderr and exit
+status 2; no traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from geomon.errors import GeomonError
+
+log = logging.getLogger("geomon")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors (for cron).")
+def cli(verbose: int, quiet: bool) -> None:
+    """geomon: watch artisanal diamond-mining areas from Sentinel-2.
+
+    \b
+    Typical use:
+      geomon sample --out data/sample          build the embedded sample imagery
+      geomon run pipelines/sample.yaml         run an assessment, write outputs/
+      geomon aoi list                          the areas of interest known here
+    """
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("geomon").setLevel(level)
+    for noisy in ("rasterio", "distributed", "urllib3", "matplotlib", "fsspec"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@cli.command()
+@click.argument("pipeline", type=click.Path(path_type=Path))
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: when stderr is a terminal).")
+def run(pipeline: Path, progress: bool | None) -> None:
+    """Run the assessment defined in PIPELINE (a YAML file) and write a new run folder."""
+    from geomon.pipeline import run_pipeline
+
+    result = run_pipeline(pipeline, progress=sys.stderr.isatty() if progress is None else progress)
+    last = result.areas[-1]
+    click.echo(f"run complete: {result.run_dir}")
+    click.echo(f"  {result.n_sites} digging sites; {last.period}: {last.new_ha:.2f} ha new, "
+               f"{last.active_ha:.2f} ha active")
+    click.echo(f"  report:     {result.run_dir / 'report.html'}")
+    click.echo(f"  detections: {result.run_dir / 'detections.geojson'}")
+    if result.degraded_periods:
+        click.echo(f"  degraded periods (too few clear observations): "
+                   f"{', '.join(result.degraded_periods)}")
+
+
+@cli.command()
+@click.option("--scenario", default="seguela", show_default=True,
+              help="Landscape and digging history: seguela, marange, tortiya or quiet.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed.")
+@click.option("--size", default=256, show_default=True, type=int, help="Scene width in 10 m px.")
+@click.option("--start", default="2024-01-01", show_default=True, help="First date, YYYY-MM-DD.")
+@click.option("--end", default="2024-12-31", show_default=True, help="Last date, YYYY-MM-DD.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+@click.option("--href-prefix", default=None,
+              help="URL prefix for asset hrefs in item_collection.json (to serve over HTTP).")
+def sample(scenario: str, seed: int, size: int, start: str, end: str, out: Path,
+           href_prefix: str | None) -> None:
+    """Generate a simulated Sentinel-2 scene with known truth, in Earth Search layout."""
+    from geomon.sample import generate_scene
+
+    scene = generate_scene(out, scenario=scenario, seed=seed, size=size,
+                           start=_date(start, "--start"), end=_date(end, "--end"),
+                           href_prefix=href_prefix)
+    click.echo(f"wrote {scene.n_items} items to {scene.root} (catalog: {scene.catalog})")
+
+
+@cli.group()
+def aoi() -> None:
+    """Areas of interest (aoi/*.geojson)."""
+
+
+@aoi.command("list")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None)
+def aoi_list(directory: Path | None) -> None:
+    """List the AOIs with their country, UTM zone and area."""
+    from geomon.aoi import list_aois, read_aoi_file
+
+    for path in list_aois(directory):
+        a = read_aoi_file(path, max_area_km2=None)
+        click.echo(f"{a.id:<12} {a.country}  {a.crs:<11} {a.area_km2:9.1f} km²  {a.name}")
+
+
+@aoi.command("show")
+@click.argument("ref")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None)
+def aoi_show(ref: str, directory: Path | None) -> None:
+    """Print one AOI (by id or file) as GeoJSON, with its UTM grid and area."""
+    from geomon.aoi import load_aoi
+
+    a = load_aoi(ref, directory=directory, max_area_km2=None)
+    doc = a.to_feature()
+    doc["properties"]["utm_crs"] = a.crs
+    doc["properties"]["area_km2"] = round(a.area_km2, 3)
+    click.echo(json.dumps(doc, indent=2))
+
+
+@aoi.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+def aoi_validate(files: tuple[Path, ...]) -> None:
+    """Check AOI files against the contract (all of aoi/ when none are given)."""
+    from geomon.aoi import list_aois, read_aoi_file
+
+    paths = list(files) or list_aois()
+    bad = 0
+    for path in paths:
+        try:
+            read_aoi_file(path)
+            click.echo(f"ok    {path}")
+        except GeomonError as exc:
+            bad += 1
+            click.echo(f"error {exc}", err=True)
+    if bad:
+        raise SystemExit(2)
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise GeomonError(f"bad date {text!r}", field=option, expected="YYYY-MM-DD") from None
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning user errors into one line and exit status 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except GeomonError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

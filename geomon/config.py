@@ -1,0 +1,253 @@
+"""Pipeline files: the typed schema, loading, and errors that name the file, key and value.
+
+A pipeline file (``pipelines/*.yaml``) defines one assessment::
+
+    name: seguela-quarterly
+    aoi: seguela
+    start: 2024-04-01
+    end: 2024-12-31
+    period: quarter
+    source:
+      kind: stac
+      url: https://earth-search.aws.element84.com/v1
+      collection: sentinel-2-l2a
+
+Relative paths in the file are resolved against the file's own folder.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from geomon.errors import GeomonError
+
+__all__ = ["Period", "Pipeline", "load_pipeline", "make_periods"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """Where imagery comes from: a STAC API (``url``) or a static catalog/ItemCollection file."""
+
+    kind: Literal["stac"] = "stac"
+    url: str | None = Field(None, description="STAC API root URL")
+    catalog: Path | None = Field(None, description="static catalog.json or ItemCollection file")
+    collection: str = "sentinel-2-l2a"
+    max_cloud_cover: float = Field(80.0, ge=0, le=100, description="eo:cloud_cover filter, %")
+    max_items: int = Field(5000, gt=0, description="stop a search after this many items")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceConfig:
+        if (self.url is None) == (self.catalog is None):
+            raise ValueError("give exactly one of 'url' (a STAC API) or 'catalog' (a file)")
+        return self
+
+
+class MaskConfig(_Strict):
+    """Clear-sky masking from the SCL band."""
+
+    cloud_buffer_px: int = Field(1, ge=0, le=10, description="dilate cloud/shadow by N 20 m px")
+    keep_bright_ground: bool = Field(
+        True, description="keep SCL 'cloud' pixels whose spectrum is bare ground, not cloud"
+    )
+
+
+class DetectionConfig(_Strict):
+    """Change detection options (see geomon.detect)."""
+
+    method: Literal["rules"] = "rules"
+    min_mapping_unit_ha: float = Field(0.1, gt=0, description="smallest polygon kept, ha")
+    min_clear_observations: int = Field(
+        2, ge=1, description="fewer clear observations than this marks a pixel/period unobserved"
+    )
+    ndvi_bare: float = Field(0.25, description="NDVI below this counts as bare")
+    ndvi_drop: float = Field(0.15, gt=0, description="least NDVI drop from the baseline")
+    bright_swir16: float = Field(0.22, description="SWIR-1.6 reflectance above this is bright")
+
+
+class EstimateConfig(_Strict):
+    """Production estimate options (see geomon.estimate)."""
+
+    enabled: bool = True
+    draws: int = Field(10_000, ge=100)
+    seed: int = 0
+    area_rel_error: float = Field(0.10, ge=0, le=1)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    declared: Path | None = Field(None, description="CSV of declared carats: period,carats")
+    require_sources: bool = False
+
+
+class ComputeConfig(_Strict):
+    """How the work is run."""
+
+    chunk_px: int = Field(1024, ge=64, le=8192)
+    scheduler: str | None = Field(None, description="dask scheduler address, tcp://HOST:PORT")
+
+
+class Pipeline(_Strict):
+    """One assessment: AOI, dates, periods, imagery source, detection and estimate options."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    aoi: str
+    aoi_dir: Path | None = None
+    start: date
+    end: date
+    period: Literal["month", "quarter", "custom"] = "quarter"
+    custom_periods: list[tuple[date, date]] = Field(default_factory=list)
+    baseline_periods: int = Field(
+        1, ge=1, le=8, description="periods of imagery before 'start' used as the baseline"
+    )
+    max_aoi_km2: float = Field(3600.0, gt=0)
+    source: SourceConfig
+    mask: MaskConfig = MaskConfig()
+    detection: DetectionConfig = DetectionConfig()
+    estimate: EstimateConfig = EstimateConfig()
+    compute: ComputeConfig = ComputeConfig()
+    outputs: Path = Path("outputs")
+    path: Path | None = Field(None, exclude=True)
+
+    @field_validator("end")
+    @classmethod
+    def _not_future(cls, v: date) -> date:
+        if v > date.today():
+            raise ValueError(f"end date {v} is in the future")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Pipeline:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.period == "custom" and not self.custom_periods:
+            raise ValueError("period 'custom' needs custom_periods: [[start, end], ...]")
+        return self
+
+    def periods(self) -> list[Period]:
+        """The assessed periods, from ``start`` to ``end``."""
+        return make_periods(self.start, self.end, self.period, self.custom_periods)
+
+    def baseline(self) -> list[Period]:
+        """The baseline periods just before ``start`` (same length as the assessed ones)."""
+        if self.period == "custom":
+            first = self.periods()[0]
+            length = first.end - first.start
+            return [Period("baseline", first.start - length - timedelta(days=1),
+                           first.start - timedelta(days=1))]
+        out: list[Period] = []
+        cursor = self.start
+        for _ in range(self.baseline_periods):
+            prev_end = cursor - timedelta(days=1)
+            p = make_periods(prev_end, prev_end, self.period)[0]
+            out.insert(0, p)
+            cursor = p.start
+        return out
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A closed date interval with a label such as ``2024Q2`` or ``2024-05``."""
+
+    label: str
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def make_periods(
+    start: date,
+    end: date,
+    kind: str,
+    custom: list[tuple[date, date]] | None = None,
+) -> list[Period]:
+    """Cut ``start..end`` into calendar periods (clipped to the calendar boundaries).
+
+    >>> [p.label for p in make_periods(date(2024, 2, 1), date(2024, 7, 1), "quarter")]
+    ['2024Q1', '2024Q2', '2024Q3']
+    """
+    if kind == "custom":
+        return [Period(f"{a.isoformat()}_{b.isoformat()}", a, b) for a, b in custom or []]
+    months = 3 if kind == "quarter" else 1
+    out = []
+    y, m = start.year, ((start.month - 1) // months) * months + 1
+    while date(y, m, 1) <= end:
+        m_end = m + months - 1
+        p_end = date(y, m_end, calendar.monthrange(y, m_end)[1])
+        label = f"{y}Q{(m - 1) // 3 + 1}" if kind == "quarter" else f"{y}-{m:02d}"
+        out.append(Period(label, date(y, m, 1), p_end))
+        m += months
+        if m > 12:
+            y, m = y + 1, 1
+    return out
+
+
+def load_pipeline(path: str | Path) -> Pipeline:
+    """Read and validate a pipeline file; errors name the file, the key and what was expected."""
+    path = Path(path)
+    if not path.exists():
+        raise GeomonError("pipeline file does not exist", path=path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise GeomonError(f"not valid YAML: {exc}", path=path) from None
+    if not isinstance(raw, dict):
+        raise GeomonError("a pipeline file must be a mapping of keys", path=path)
+    raw.setdefault("name", path.stem)
+    try:
+        pipe = Pipeline.model_validate(raw)
+    except ValidationError as exc:
+        raise _readable(exc, path) from None
+    return _resolve_paths(pipe, path)
+
+
+def _resolve_paths(pipe: Pipeline, path: Path) -> Pipeline:
+    base = path.resolve().parent
+
+    def rel(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else (base / p).resolve())
+
+    source = pipe.source.model_copy(update={"catalog": rel(pipe.source.catalog)})
+    estimate = pipe.estimate.model_copy(update={"declared": rel(pipe.estimate.declared)})
+    return pipe.model_copy(
+        update={
+            "path": path.resolve(),
+            "aoi_dir": rel(pipe.aoi_dir),
+            "outputs": rel(pipe.outputs),
+            "source": source,
+            "estimate": estimate,
+        }
+    )
+
+
+def _readable(exc: ValidationError, path: Path) -> GeomonError:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or None
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return GeomonError("unknown key", path=path, field=field, expected=_known_keys(err["loc"]))
+    if kind == "missing":
+        return GeomonError("missing required key", path=path, field=field)
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = "" if isinstance(value, dict) or kind == "value_error" else f" (got {value!r})"
+    return GeomonError(f"{msg}{shown}", path=path, field=field)
+
+
+def _known_keys(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = Pipeline
+    for part in loc[:-1]:
+        ann = model.model_fields[str(part)].annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+    keys = [k for k in model.model_fields if k != "path"]
+    return "one of: " + ", ".join(keys)

@@ -1,0 +1,32 @@
+"""The Detector protocol and its output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import xarray as xr
+
+#: ``state`` codes per pixel and period.
+STATE_CODES = {0: "none", 1: "new", 2: "active", 3: "revegetating"}
+#: ``confounder`` codes per pixel and period.
+CONFOUNDER_CODES = {0: "none", 1: "fire_scar", 2: "cropland", 3: "flood", 4: "road"}
+#: Value of ``state`` where a pixel was not seen clearly enough in a period to decide.
+UNOBSERVED = 255
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Per-period rasters (dims ``period, y, x``, assessed periods only), lazy.
+
+    ``state``: uint8 :data:`STATE_CODES` (255 where unobserved); ``confounder``: uint8
+    :data:`CONFOUNDER_CODES`; ``score``: float32 0–1, how strongly the pixel looks like digging.
+    """
+
+    state: xr.DataArray
+    confounder: xr.DataArray
+    score: xr.DataArray
+
+
+class Detector(Protocol):
+    def detect(self, composites: xr.Dataset, *, n_baseline: int) -> Detection: ...

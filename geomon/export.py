@@ -1,0 +1,99 @@
+"""Writing results: RFC 7946 GeoJSON in lon/lat and per-period COG rasters, each atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+
+from geomon.detect import CONFOUNDER_CODES, STATE_CODES
+from geomon.runs import atomic_path, write_text
+
+__all__ = ["STATE_COLOURS", "feature_collection", "write_cog", "write_geojson"]
+
+#: Colour table of the per-period state rasters (RGBA), also used by maps.
+STATE_COLOURS = {
+    0: (0, 0, 0, 0),
+    1: (230, 25, 75, 255),  # new digging
+    2: (245, 130, 48, 255),  # active digging
+    3: (60, 180, 75, 255),  # revegetating
+    255: (128, 128, 128, 255),  # unobserved
+}
+
+
+def feature_collection(gdf: gpd.GeoDataFrame, *, precision: int = 7) -> dict[str, Any]:
+    """RFC 7946 FeatureCollection: EPSG:4326 lon/lat, exterior rings counter-clockwise."""
+    wgs = gdf.to_crs(4326) if gdf.crs is not None and len(gdf) else gdf
+    features = []
+    for row in wgs.itertuples(index=False):
+        props = {k: _plain(v) for k, v in row._asdict().items() if k != "geometry"}
+        geom = shapely.orient_polygons(row.geometry, exterior_cw=False)
+        geom = shapely.set_precision(geom, 10**-precision) if precision else geom
+        features.append(
+            {"type": "Feature", "id": props.get("id"), "properties": props,
+             "geometry": shapely.geometry.mapping(geom)}
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, list | tuple | np.ndarray):
+        return [_plain(x) for x in v]
+    return v
+
+
+def write_geojson(path: Path, gdf: gpd.GeoDataFrame) -> Path:
+    """Write ``gdf`` as an RFC 7946 GeoJSON file (atomic)."""
+    return write_text(path, json.dumps(feature_collection(gdf), separators=(",", ":")) + "\n")
+
+
+def write_cog(
+    path: Path,
+    data: np.ndarray,
+    *,
+    transform: Affine,
+    crs: str,
+    nodata: float | None = None,
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
+    description: str | None = None,
+    categories: dict[int, str] | None = None,
+) -> Path:
+    """Write a single-band array as a Cloud-Optimised GeoTIFF with overviews (atomic)."""
+    profile = {
+        "driver": "COG",
+        "width": data.shape[1],
+        "height": data.shape[0],
+        "count": 1,
+        "dtype": data.dtype.name,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+        "compress": "deflate",
+        "blocksize": 256,
+        "overview_resampling": "nearest",
+    }
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(data, 1)
+        if colormap:
+            dst.write_colormap(1, colormap)
+        if description:
+            dst.set_band_description(1, description)
+        if categories:
+            dst.update_tags(1, **{f"class_{k}": v for k, v in categories.items()})
+    return path
+
+
+def state_categories() -> dict[int, str]:
+    return {**STATE_CODES, 255: "unobserved"}
+
+
+def confounder_categories() -> dict[int, str]:
+    return dict(CONFOUNDER_CODES)

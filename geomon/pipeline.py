@@ -1,0 +1,244 @@
+"""One assessment, end to end: AOI + source → cube → mask → composites → detection → outputs.
+
+Everything up to the per-period rasters stays lazy; one :func:`dask.compute` call evaluates the
+rasters, clear-observation counts and the map backdrop together, so the imagery is read once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import rasterio.features
+from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
+
+from geomon.aoi import AOI, load_aoi
+from geomon.composite import period_composites
+from geomon.config import Period, Pipeline, load_pipeline
+from geomon.detect import make_detector
+from geomon.export import (
+    STATE_COLOURS,
+    confounder_categories,
+    state_categories,
+    write_cog,
+    write_geojson,
+)
+from geomon.mask import clear_sky
+from geomon.runs import RunDir, write_json, write_text
+from geomon.sources import make_source
+from geomon.vectorize import PeriodArea, vectorize
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunResult", "run_pipeline"]
+
+COMPOSITE_BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
+_VERSIONED = ("geomon", "numpy", "xarray", "dask", "rasterio", "odc-stac", "pystac",
+              "pystac-client", "shapely", "geopandas", "pyproj")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a finished run is and its headline figures."""
+
+    run_dir: Path
+    pipeline: str
+    aoi: str
+    areas: list[PeriodArea]
+    n_sites: int
+    degraded_periods: list[str] = field(default_factory=list)
+
+
+def run_pipeline(path: str | Path, *, progress: bool = False) -> RunResult:
+    """Run the assessment a pipeline file defines; return where its results are.
+
+    Results go to ``<outputs>/<pipeline name>/<run id>/`` (see :mod:`geomon.runs`).
+    """
+    pipe = load_pipeline(path)
+    aoi = load_aoi(pipe.aoi, directory=pipe.aoi_dir, max_area_km2=pipe.max_aoi_km2)
+    started = datetime.now(UTC)
+    run = RunDir.create(pipe.outputs, pipe.name, now=started)
+    log.info("run %s of %s over %s", run.run_id, pipe.name, aoi.id)
+    try:
+        result = _assess(pipe, aoi, run, started, progress=progress)
+    except BaseException:
+        run.discard()
+        raise
+    return result
+
+
+def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progress: bool
+            ) -> RunResult:
+    baseline, periods = pipe.baseline(), pipe.periods()
+    every = [*baseline, *periods]
+    cube = make_source(pipe.source).load(
+        aoi, every[0].start, every[-1].end, chunk_px=pipe.compute.chunk_px
+    )
+    clear = clear_sky(
+        cube.data,
+        buffer_px=2 * pipe.mask.cloud_buffer_px,  # config is in 20 m SCL pixels; grid is 10 m
+        keep_bright_ground=pipe.mask.keep_bright_ground,
+    )
+    comps = period_composites(cube.data, clear, every, bands=COMPOSITE_BANDS)
+    det = make_detector(pipe.detection).detect(comps, n_baseline=len(baseline))
+    last = comps.isel(period=-1)
+    log.info("computing %d periods on a %d x %d grid", len(every), comps.sizes["y"],
+             comps.sizes["x"])
+    with _progress(progress):
+        state, conf, score, counts, backdrop = dask.compute(
+            det.state.data, det.confounder.data, det.score.data, comps.clear_count.data,
+            last[["red", "green", "blue"]].to_array("band").data,
+        )
+    geobox = cube.data.odc.geobox
+    transform, crs = geobox.affine, aoi.crs
+    inside = rasterio.features.geometry_mask(
+        [aoi.utm_geometry], out_shape=state.shape[1:], transform=transform, invert=True
+    )
+    state = np.where(inside, state, 0).astype("uint8")
+    conf = np.where(inside, conf, 0).astype("uint8")
+    score = np.where(inside, score, 0).astype("float32")
+
+    assessed = [(p.label, p.start, p.end) for p in periods]
+    sites = vectorize(
+        state, conf, score, transform=transform, crs=crs, periods=assessed, aoi_id=aoi.id,
+        min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
+    )
+    quality = _quality(every, counts, inside, cube.items, pipe.detection.min_clear_observations,
+                       backdrop)
+    degraded = [q["period"] for q in quality if q["degraded"] and q["period"] in
+                {p.label for p in periods}]
+
+    write_geojson(run.path("detections.geojson"), sites.mining)
+    write_geojson(run.path("confounders.geojson"), sites.confounders)
+    for i, p in enumerate(periods):
+        write_cog(run.path("rasters", f"state_{p.label}.tif"), state[i], transform=transform,
+                  crs=crs, nodata=None, colormap=STATE_COLOURS, categories=state_categories(),
+                  description=f"digging state {p.label}")
+        write_cog(run.path("rasters", f"confounder_{p.label}.tif"), conf[i], transform=transform,
+                  crs=crs, categories=confounder_categories(),
+                  description=f"look-alike class {p.label}")
+    write_text(run.path("areas.csv"), _areas_csv(sites.areas))
+    estimate = _estimate(pipe, aoi, sites.areas, run)
+
+    from geomon.report import render_report
+
+    write_text(run.path("report.html"), render_report(
+        pipe=pipe, aoi=aoi, sites=sites, quality=quality, estimate=estimate,
+        backdrop=backdrop, transform=transform, run_id=run.run_id, started=started,
+    ))
+    _write_manifest(run, pipe, aoi, cube.items, quality, started)
+    final = run.finish()
+    log.info("run complete: %s", final)
+    return RunResult(run_dir=final, pipeline=pipe.name, aoi=aoi.id, areas=sites.areas,
+                     n_sites=len(sites.mining), degraded_periods=degraded)
+
+
+def _progress(enabled: bool):
+    from contextlib import nullcontext
+
+    if not enabled:
+        return nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=1.0)
+
+
+def _quality(every: Sequence[Period], counts: np.ndarray, inside: np.ndarray,
+             items: list[dict[str, Any]], min_clear: int, backdrop: np.ndarray
+             ) -> list[dict[str, Any]]:
+    """Per period: acquisitions, median clear observations in the AOI, degraded flag."""
+    out = []
+    for i, p in enumerate(every):
+        used = [it for it in items if p.start.isoformat() <= it["datetime"][:10] <= p.end.isoformat()]
+        c = counts[i][inside]
+        median = float(np.median(c)) if c.size else 0.0
+        observed = float((c >= min_clear).mean()) if c.size else 0.0
+        out.append({
+            "period": p.label, "start": p.start.isoformat(), "end": p.end.isoformat(),
+            "acquisitions": len(used), "median_clear_observations": median,
+            "observed_fraction": round(observed, 4),
+            "degraded": observed < 0.9,
+            "items": [{"id": it["id"], "cloud_cover": it["cloud_cover"]} for it in used],
+        })
+    dark = np.nanpercentile(backdrop[2], 1) if np.isfinite(backdrop[2]).any() else 0.0
+    if dark < -0.05:
+        log.warning("blue reflectance 1st percentile is %.3f: the -0.1 offset may be applied "
+                    "twice; check the items' raster:bands offset", dark)
+    return out
+
+
+def _areas_csv(areas: list[PeriodArea]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["period", "start", "end", "new_ha", "active_ha", "cumulative_ha"])
+    for a in areas:
+        w.writerow([a.period, a.start, a.end, f"{a.new_ha:.2f}", f"{a.active_ha:.2f}",
+                    f"{a.cumulative_ha:.2f}"])
+    return buf.getvalue()
+
+
+def _estimate(pipe: Pipeline, aoi: AOI, areas: list[PeriodArea], run: RunDir) -> Any:
+    if not pipe.estimate.enabled:
+        return None
+    from geomon import estimate as est
+
+    origin = aoi.path or aoi.id
+    params = est.parse_parameters(aoi.parameters, origin=origin,
+                                  require_sources=pipe.estimate.require_sources)
+    if pipe.estimate.parameters:
+        override = est.parse_parameters(pipe.estimate.parameters, origin=pipe.path,
+                                        require_sources=pipe.estimate.require_sources)
+        params = est.merge_parameters(params, override)
+    declared = est.read_declared_csv(pipe.estimate.declared) if pipe.estimate.declared else None
+    periods = [est.PeriodDisturbance(period=a.period, start=a.start, end=a.end, new_ha=a.new_ha,
+                                     active_ha=a.active_ha) for a in areas]
+    result = est.run_estimate(periods, params, aoi_id=aoi.id, draws=pipe.estimate.draws,
+                              seed=pipe.estimate.seed, area_rel_error=pipe.estimate.area_rel_error,
+                              declared=declared)
+    write_json(run.path("estimate.json"), result.to_json_dict())
+    write_text(run.path("estimate.csv"), result.to_csv_text())
+    return result
+
+
+def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, items: list[dict[str, Any]],
+                    quality: list[dict[str, Any]], started: datetime) -> None:
+    src = Path(pipe.path) if pipe.path else None
+    manifest = {
+        "run_id": run.run_id,
+        "pipeline": pipe.name,
+        "pipeline_file": str(src) if src else None,
+        "pipeline_sha256": hashlib.sha256(src.read_bytes()).hexdigest() if src else None,
+        "parameters": pipe.model_dump(mode="json", exclude={"path"}),
+        "aoi": {"id": aoi.id, "name": aoi.name, "crs": aoi.crs, "area_km2": round(aoi.area_km2, 3),
+                "file": str(aoi.path) if aoi.path else None},
+        "software": _versions(),
+        "periods": quality,
+        "items_total": len(items),
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "outputs": run.checksums(),
+    }
+    write_json(run.path("manifest.json"), manifest)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["gdal"] = rasterio.__gdal_version__
+    return out
+

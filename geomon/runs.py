@@ -1,0 +1,108 @@
+"""Run folders: every run writes under a hidden temporary folder and is renamed when complete.
+
+``outputs/<pipeline>/<run-id>/`` is therefore always a finished run, and a run never writes into,
+or over, another run's folder. Inside a run, each file is also written to a temporary name and
+renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunDir", "atomic_path", "sha256_file", "write_json", "write_text"]
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        if tmp.exists():
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(path: Path, doc: Any) -> Path:
+    """Write ``doc`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run's folder while it is being written (``work``) and once it is complete (``final``)."""
+
+    pipeline: str
+    run_id: str
+    work: Path
+    final: Path
+
+    @classmethod
+    def create(cls, root: Path, pipeline: str, *, now: datetime | None = None) -> RunDir:
+        """Make a new, empty work folder for a run of ``pipeline`` under ``root``."""
+        now = now or datetime.now(UTC)
+        parent = Path(root) / pipeline
+        parent.mkdir(parents=True, exist_ok=True)
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        while True:
+            run_id = f"{stamp}-{secrets.token_hex(2)}"
+            final = parent / run_id
+            work = parent / f".{run_id}.partial"
+            if final.exists() or work.exists():
+                continue
+            work.mkdir()
+            return cls(pipeline=pipeline, run_id=run_id, work=work, final=final)
+
+    def path(self, *parts: str) -> Path:
+        """A path inside the work folder (parents created)."""
+        p = self.work.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def checksums(self) -> dict[str, str]:
+        """sha256 of every file written so far, by path relative to the run folder."""
+        return {
+            str(p.relative_to(self.work)): sha256_file(p)
+            for p in sorted(self.work.rglob("*"))
+            if p.is_file() and p.name != "manifest.json"
+        }
+
+    def finish(self) -> Path:
+        """Rename the work folder to its final name; refuses to replace anything."""
+        if self.final.exists():
+            raise FileExistsError(f"{self.final} exists; refusing to overwrite an earlier run")
+        os.rename(self.work, self.final)
+        return self.final
+
+    def discard(self) -> None:
+        """Remove the work folder of a failed run (finished runs are never touched)."""
+        shutil.rmtree(self.work, ignore_errors=True)

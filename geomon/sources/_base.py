@@ -1,0 +1,36 @@
+"""The Source protocol and the cube it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import xarray as xr
+
+from geomon.aoi import AOI
+
+#: Reflectance bands the pipeline loads (Earth Search asset names), and the scene classification.
+BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "nir08", "swir16", "swir22")
+SCL = "scl"
+
+
+@dataclass(frozen=True)
+class Cube:
+    """A lazy image cube and where it came from.
+
+    ``data`` holds reflectance bands (float32) and ``scl`` (uint8) on dims (time, y, x).
+    ``items`` lists, per item used, its id, datetime, cloud cover and platform, for the manifest.
+    """
+
+    data: xr.Dataset
+    items: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """Finds and loads imagery for an AOI."""
+
+    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int) -> Cube:
+        """Lazy cube of all acquisitions over ``aoi`` between ``start`` and ``end`` inclusive."""
+        ...

@@ -1,0 +1,211 @@
+"""Polygons from per-period rasters: one feature per disturbed patch, with its history.
+
+A *site* is a connected patch (8-connectivity) of pixels that were digging in any assessed period.
+Its ``first_seen`` is the start of the first period in which any of its pixels was new or active,
+``periods`` the periods in which any of them was, and ``status`` what it was in the last period.
+Long thin patches (a few pixels wide, many times longer) are roads, not digging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import rasterio.features
+from affine import Affine
+from scipy import ndimage
+from shapely.geometry import shape
+from shapely.ops import unary_union
+
+from geomon.detect._base import CONFOUNDER_CODES
+
+__all__ = ["PeriodArea", "Sites", "vectorize"]
+
+_EIGHT = np.ones((3, 3), bool)
+
+
+@dataclass(frozen=True)
+class PeriodArea:
+    """Mapped area of digging in one period, in hectares."""
+
+    period: str
+    start: date
+    end: date
+    new_ha: float
+    active_ha: float
+    cumulative_ha: float
+
+
+@dataclass(frozen=True)
+class Sites:
+    """The vector result of a run, in the AOI's UTM CRS."""
+
+    mining: gpd.GeoDataFrame
+    confounders: gpd.GeoDataFrame
+    areas: list[PeriodArea]
+
+
+def vectorize(
+    state: np.ndarray,
+    confounder: np.ndarray,
+    score: np.ndarray,
+    *,
+    transform: Affine,
+    crs: str,
+    periods: Sequence[tuple[str, date, date]],
+    aoi_id: str,
+    min_mapping_unit_ha: float,
+) -> Sites:
+    """Turn (period, y, x) rasters into site polygons and per-period areas.
+
+    Parameters
+    ----------
+    state, confounder, score
+        Computed detector output (see :class:`geomon.detect.Detection`).
+    transform, crs
+        Grid of the rasters.
+    periods
+        ``(label, start, end)`` of each raster period, in order.
+    """
+    pixel_ha = abs(transform.a * transform.e) / 1e4
+    min_px = max(1, int(np.ceil(min_mapping_unit_ha / pixel_ha - 1e-9)))
+    digging = (state == 1) | (state == 2)
+    footprint = ((state >= 1) & (state <= 3)).any(axis=0)
+    labels, n = ndimage.label(footprint, structure=_EIGHT)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    # per label and period: any pixel new/active; per label: mean score of its digging pixels
+    active = np.stack(
+        [np.bincount(labels[p], minlength=n + 1) > 0 for p in digging], axis=0
+    )  # (period, label)
+    last = state[-1]
+    last_counts = {
+        code: np.bincount(labels[(last == code)], minlength=n + 1) for code in (1, 2, 3)
+    }
+    score_sum = np.bincount(labels.ravel(), weights=(score.max(axis=0)).ravel(), minlength=n + 1)
+    polys = _polygons(labels, transform)
+
+    rows, keep = [], np.zeros(n + 1, bool)
+    for lab in range(1, n + 1):
+        if sizes[lab] < min_px or not active[:, lab].any() or lab not in polys:
+            continue
+        geom = polys[lab]
+        if _is_linear(geom):
+            continue
+        seen = [i for i in range(len(periods)) if active[i, lab]]
+        if last_counts[1][lab] + last_counts[2][lab] > 0:
+            status = "active"
+        elif last_counts[3][lab] > 0:
+            status = "revegetating"
+        else:
+            status = "inactive"
+        persistence = len(seen) / max(1, len(periods) - seen[0])
+        confidence = float(np.clip(0.4 * score_sum[lab] / sizes[lab] + 0.6 * persistence, 0, 1))
+        keep[lab] = True
+        rows.append(
+            {
+                "aoi": aoi_id,
+                "class": "mining",
+                "first_seen": periods[seen[0]][1].isoformat(),
+                "last_seen": periods[seen[-1]][1].isoformat(),
+                "status": status,
+                "area_ha": round(sizes[lab] * pixel_ha, 4),
+                "confidence": round(confidence, 3),
+                "periods": [periods[i][1].isoformat() for i in seen],
+                "geometry": geom,
+            }
+        )
+    rows.sort(key=lambda r: (r["first_seen"], -r["area_ha"]))
+    for k, r in enumerate(rows, 1):
+        r["id"] = f"{aoi_id}-{k:04d}"
+    mining = gpd.GeoDataFrame(rows, columns=[*_MINING_COLUMNS, "geometry"], crs=crs)
+
+    kept = keep[labels]
+    areas, cumulative = [], 0.0
+    for i, (label, start, end) in enumerate(periods):
+        new_ha = float(((state[i] == 1) & kept).sum() * pixel_ha)
+        active_ha = float((digging[i] & kept).sum() * pixel_ha)
+        cumulative += new_ha
+        areas.append(PeriodArea(label, start, end, new_ha, active_ha, cumulative))
+
+    roads = [g for lab, g in polys.items() if sizes[lab] >= min_px and _is_linear(g)]
+    confounders = _confounders(
+        confounder, footprint & kept, transform=transform, crs=crs, periods=periods,
+        aoi_id=aoi_id, min_px=min_px, roads=roads,
+    )
+    return Sites(mining=mining, confounders=confounders, areas=areas)
+
+
+_MINING_COLUMNS = [
+    "id", "aoi", "class", "first_seen", "last_seen", "status", "area_ha", "confidence", "periods",
+]
+
+
+def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, object]:
+    parts: dict[int, list] = {}
+    for geom, value in rasterio.features.shapes(
+        labels.astype("int32"), mask=labels > 0, connectivity=8, transform=transform
+    ):
+        parts.setdefault(int(value), []).append(shape(geom))
+    return {k: (v[0] if len(v) == 1 else unary_union(v)) for k, v in parts.items()}
+
+
+def _is_linear(geom) -> bool:
+    """A patch at most 30 m wide and at least six times longer than wide: a road or track."""
+    rect = geom.minimum_rotated_rectangle
+    xs, ys = rect.exterior.coords.xy
+    sides = sorted({round(np.hypot(xs[i + 1] - xs[i], ys[i + 1] - ys[i]), 3) for i in range(4)})
+    width, length = sides[0], sides[-1]
+    thin = geom.area / max(rect.area, 1e-9)
+    return (width <= 30.0 and length >= 6 * width) or (length >= 200 and thin < 0.25 and
+                                                       geom.area / length <= 30.0)
+
+
+def _confounders(
+    confounder: np.ndarray,
+    exclude: np.ndarray,
+    *,
+    transform: Affine,
+    crs: str,
+    periods: Sequence[tuple[str, date, date]],
+    aoi_id: str,
+    min_px: int,
+    roads: list,
+) -> gpd.GeoDataFrame:
+    rows = []
+    for code, kind in CONFOUNDER_CODES.items():
+        if code in (0, 4):
+            continue
+        hit = (confounder == code) & ~exclude
+        mask = hit.any(axis=0)
+        labels, n = ndimage.label(mask, structure=_EIGHT)
+        if n == 0:
+            continue
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        when = np.stack([np.bincount(labels[h], minlength=n + 1) > 0 for h in hit], axis=0)
+        for lab, geom in _polygons(labels, transform).items():
+            if sizes[lab] < min_px:
+                continue
+            seen = [i for i in range(len(periods)) if when[i, lab]]
+            rows.append(_confounder_row(kind, aoi_id, geom, sizes[lab], transform, periods, seen))
+    for geom in roads:
+        rows.append(_confounder_row("road", aoi_id, geom, None, transform, periods, []))
+    for k, r in enumerate(rows, 1):
+        r["id"] = f"{aoi_id}-c{k:04d}"
+    cols = ["id", "aoi", "class", "first_seen", "last_seen", "area_ha", "periods", "geometry"]
+    return gpd.GeoDataFrame(rows, columns=cols, crs=crs)
+
+
+def _confounder_row(kind, aoi_id, geom, npx, transform, periods, seen) -> dict:
+    area = geom.area / 1e4 if npx is None else npx * abs(transform.a * transform.e) / 1e4
+    return {
+        "aoi": aoi_id,
+        "class": kind,
+        "first_seen": periods[seen[0]][1].isoformat() if seen else None,
+        "last_seen": periods[seen[-1]][1].isoformat() if seen else None,
+        "area_ha": round(float(area), 4),
+        "periods": [periods[i][1].isoformat() for i in seen],
+        "geometry": geom,
+    }

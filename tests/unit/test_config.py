@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from geomon.config import load_pipeline, make_periods
+from geomon.errors import GeomonError
+from tests.helpers import write_pipeline
+
+
+def test_valid_pipeline_resolves_paths_against_its_folder(tmp_path):
+    pipe = load_pipeline(write_pipeline(tmp_path))
+    assert pipe.source.catalog == tmp_path / "catalog.json"
+    assert pipe.outputs == tmp_path / "out"
+    assert [p.label for p in pipe.periods()] == ["2024Q2", "2024Q3", "2024Q4"]
+    assert [p.label for p in pipe.baseline()] == ["2024Q1"]
+
+
+def test_quarters_and_months():
+    q = make_periods(date(2023, 11, 15), date(2024, 2, 1), "quarter")
+    assert [(p.label, p.start, p.end) for p in q] == [
+        ("2023Q4", date(2023, 10, 1), date(2023, 12, 31)),
+        ("2024Q1", date(2024, 1, 1), date(2024, 3, 31)),
+    ]
+    m = make_periods(date(2024, 1, 1), date(2024, 3, 31), "month")
+    assert [p.days for p in m] == [31, 29, 31]
+
+
+def test_two_baseline_periods_precede_start(tmp_path):
+    pipe = load_pipeline(write_pipeline(tmp_path, baseline_periods=2))
+    assert [p.label for p in pipe.baseline()] == ["2023Q4", "2024Q1"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"colour": "red"}, "colour", "unknown key"),
+        ({"start": None}, "start", "missing required key"),
+        ({"baseline_periods": "two"}, "baseline_periods", "integer"),
+        ({"start": "2024-12-31", "end": "2024-01-01"}, None, "before start"),
+        ({"end": (date.today() + timedelta(days=30)).isoformat()}, "end", "in the future"),
+        ({"period": "fortnight"}, "period", "month"),
+        ({"source": {"kind": "stac"}}, "source", "exactly one"),
+        ({"detection": {"min_mapping_unit_ha": -1}}, "detection.min_mapping_unit_ha", "greater"),
+    ],
+)
+def test_bad_pipeline_names_file_and_key(tmp_path, overrides, field, words):
+    path = write_pipeline(tmp_path, **overrides)
+    with pytest.raises(GeomonError) as err:
+        load_pipeline(path)
+    text = str(err.value)
+    assert str(path) in text
+    if field:
+        assert err.value.field == field
+    assert words in text
+
+
+def test_unknown_nested_key_lists_the_known_ones(tmp_path):
+    path = write_pipeline(tmp_path, detection={"method": "rules", "thresold": 1})
+    with pytest.raises(GeomonError, match="detection.thresold: unknown key") as err:
+        load_pipeline(path)
+    assert "min_mapping_unit_ha" in str(err.value)
+
+
+def test_missing_pipeline_file(tmp_path):
+    with pytest.raises(GeomonError, match="does not exist"):
+        load_pipeline(tmp_path / "nope.yaml")

@@ -1,0 +1,117 @@
+"""Mask, composite and rule detection on a small synthetic cube with known answers, kept lazy."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from geomon.composite import period_composites
+from geomon.config import DetectionConfig, Period
+from geomon.detect import RulesDetector
+from geomon.mask import clear_sky
+from geomon.testing import raise_if_dask_computes
+
+VEG = {"blue": 0.03, "green": 0.06, "red": 0.04, "nir": 0.35, "nir08": 0.36, "swir16": 0.17,
+       "swir22": 0.08}
+GRAVEL = {"blue": 0.11, "green": 0.15, "red": 0.19, "nir": 0.24, "nir08": 0.25, "swir16": 0.33,
+          "swir22": 0.27}
+CLOUD = {"blue": 0.45, "green": 0.45, "red": 0.46, "nir": 0.5, "nir08": 0.5, "swir16": 0.35,
+         "swir22": 0.25}
+BURN = {"blue": 0.03, "green": 0.04, "red": 0.05, "nir": 0.10, "nir08": 0.11, "swir16": 0.12,
+        "swir22": 0.10}
+
+PERIODS = [
+    Period("2024Q1", date(2024, 1, 1), date(2024, 3, 31)),
+    Period("2024Q2", date(2024, 4, 1), date(2024, 6, 30)),
+    Period("2024Q3", date(2024, 7, 1), date(2024, 9, 30)),
+]
+
+
+def _cube(n_side: int = 24) -> xr.Dataset:
+    """Vegetation everywhere; a digging block from Q2 on; a burn patch in Q2 only; one cloud date.
+
+    SCL calls the gravel cloud (9) on one Q3 date, as Sen2Cor does over bright spoil.
+    """
+    times = pd.date_range("2024-01-03", "2024-09-28", freq="10D")
+    shape = (len(times), n_side, n_side)
+    bands = {b: np.full(shape, VEG[b], "float32") for b in VEG}
+    scl = np.full(shape, 4, "uint8")
+    dig = (slice(4, 12), slice(4, 12))
+    burn = (slice(14, 20), slice(14, 20))
+    for t, ts in enumerate(times):
+        if ts >= pd.Timestamp("2024-04-01"):
+            for b in bands:
+                bands[b][t][dig] = GRAVEL[b]
+            scl[t][dig] = 5
+        if pd.Timestamp("2024-04-01") <= ts < pd.Timestamp("2024-07-01"):
+            for b in bands:
+                bands[b][t][burn] = BURN[b]
+            scl[t][burn] = 2
+    cloudy = 3  # one Q1 date fully clouded
+    for b in bands:
+        bands[b][cloudy][:] = CLOUD[b]
+    scl[cloudy][:] = 9
+    spoil_as_cloud = len(times) - 2
+    scl[spoil_as_cloud][dig] = 9
+    ds = xr.Dataset(
+        {**{b: (("time", "y", "x"), v) for b, v in bands.items()}, "scl": (("time", "y", "x"), scl)},
+        coords={"time": times, "y": np.arange(n_side)[::-1] * 10.0, "x": np.arange(n_side) * 10.0},
+    )
+    return ds.chunk({"time": 1, "y": 12, "x": 12})
+
+
+def test_clear_sky_keeps_bright_gravel_and_drops_cloud():
+    ds = _cube()
+    with raise_if_dask_computes():
+        clear = clear_sky(ds, buffer_px=1)
+    c = clear.compute()
+    assert not c.isel(time=3).any()  # the cloudy date
+    assert c.isel(time=-2)[4:12, 4:12].all()  # gravel SCL called cloud is kept
+    strict = clear_sky(ds, buffer_px=1, keep_bright_ground=False).compute()
+    assert not strict.isel(time=-2)[4:12, 4:12].any()
+    # buffer: the cloud-labelled gravel block grows by one pixel into the vegetation around it
+    assert not strict.isel(time=-2)[3, 4] and strict.isel(time=-2)[2, 4]
+
+
+def test_composite_is_lazy_and_median_ignores_cloud():
+    ds = _cube()
+    clear = clear_sky(ds, buffer_px=1)
+    with raise_if_dask_computes():
+        comp = period_composites(ds, clear, PERIODS, bands=["red", "nir", "swir16"])
+    comp = comp.compute()
+    assert list(comp.period.values) == ["2024Q1", "2024Q2", "2024Q3"]
+    np.testing.assert_allclose(comp.nir.sel(period="2024Q1"), VEG["nir"], rtol=1e-6)
+    np.testing.assert_allclose(comp.swir16.sel(period="2024Q3")[4:12, 4:12], GRAVEL["swir16"],
+                               rtol=1e-6)
+    n_q1 = int(((ds.time >= np.datetime64("2024-01-01")) & (ds.time < np.datetime64("2024-04-01")))
+               .sum())
+    assert int(comp.clear_count.sel(period="2024Q1").max()) == n_q1 - 1
+
+
+@pytest.fixture(scope="module")
+def detection():
+    ds = _cube()
+    clear = clear_sky(ds, buffer_px=1)
+    comp = period_composites(ds, clear, PERIODS, bands=list(VEG))
+    with raise_if_dask_computes():
+        det = RulesDetector(DetectionConfig()).detect(comp, n_baseline=1)
+    return det.state.compute().values, det.confounder.compute().values
+
+
+def test_rules_flag_new_then_active_digging(detection):
+    state, _ = detection
+    assert (state[0][4:12, 4:12] == 1).all()  # new in Q2
+    assert (state[1][4:12, 4:12] == 2).all()  # still active in Q3
+    outside = np.ones(state.shape[1:], bool)
+    outside[4:12, 4:12] = False
+    assert not np.isin(state[:, outside], (1, 2)).any()
+
+
+def test_rules_keep_fire_scar_apart(detection):
+    state, conf = detection
+    assert (conf[0][14:20, 14:20] == 1).all()  # fire scar in Q2
+    assert not np.isin(state[:, 14:20, 14:20], (1, 2)).any()
