@@ -31,10 +31,12 @@ def feature_collection(gdf: gpd.GeoDataFrame, *, precision: int = 7) -> dict[str
     """RFC 7946 FeatureCollection: EPSG:4326 lon/lat, exterior rings counter-clockwise."""
     wgs = gdf.to_crs(4326) if gdf.crs is not None and len(gdf) else gdf
     features = []
-    for row in wgs.itertuples(index=False):
-        props = {k: _plain(v) for k, v in row._asdict().items() if k != "geometry"}
-        geom = shapely.orient_polygons(row.geometry, exterior_cw=False)
-        geom = shapely.set_precision(geom, 10**-precision) if precision else geom
+    records = wgs.drop(columns=wgs.geometry.name).to_dict("records")
+    for record, geometry in zip(records, wgs.geometry, strict=True):
+        props = {k: _plain(v) for k, v in record.items()}
+        geom = shapely.set_precision(geometry, 10**-precision) if precision else geometry
+        geom = shapely.orient_polygons(geom, exterior_cw=False)  # after set_precision, which
+        # returns GEOS's clockwise shells
         features.append(
             {"type": "Feature", "id": props.get("id"), "properties": props,
              "geometry": shapely.geometry.mapping(geom)}

@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import platform
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any
 import dask
 import numpy as np
 import rasterio.features
+from rasterio.errors import NotGeoreferencedWarning
 from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
 
 from geomon.aoi import AOI, load_aoi
@@ -95,7 +97,10 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     last = comps.isel(period=-1)
     log.info("computing %d periods on a %d x %d grid", len(every), comps.sizes["y"],
              comps.sizes["x"])
-    with _progress(progress):
+    with _progress(progress), warnings.catch_warnings():
+        # pixels never seen clearly in a period have an all-NaN median: expected, counted apart
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
         state, conf, score, counts, backdrop = dask.compute(
             det.state.data, det.confounder.data, det.score.data, comps.clear_count.data,
             last[["red", "green", "blue"]].to_array("band").data,
@@ -195,10 +200,12 @@ def _estimate(pipe: Pipeline, aoi: AOI, areas: list[PeriodArea], run: RunDir) ->
 
     origin = aoi.path or aoi.id
     params = est.parse_parameters(aoi.parameters, origin=origin,
-                                  require_sources=pipe.estimate.require_sources)
+                                  require_sources=pipe.estimate.require_sources,
+                                  field_prefix="properties.parameters")
     if pipe.estimate.parameters:
         override = est.parse_parameters(pipe.estimate.parameters, origin=pipe.path,
-                                        require_sources=pipe.estimate.require_sources)
+                                        require_sources=pipe.estimate.require_sources,
+                                        field_prefix="estimate.parameters")
         params = est.merge_parameters(params, override)
     declared = est.read_declared_csv(pipe.estimate.declared) if pipe.estimate.declared else None
     periods = [est.PeriodDisturbance(period=a.period, start=a.start, end=a.end, new_ha=a.new_ha,

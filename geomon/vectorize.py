@@ -85,6 +85,10 @@ def vectorize(
         code: np.bincount(labels[(last == code)], minlength=n + 1) for code in (1, 2, 3)
     }
     score_sum = np.bincount(labels.ravel(), weights=(score.max(axis=0)).ravel(), minlength=n + 1)
+    # share of each patch that survives an opening 3 px (30 m) wide: near 0 for roads and tracks
+    body = ndimage.binary_opening(footprint, structure=np.ones((3, 3), bool))
+    body_share = np.bincount(labels[body], minlength=n + 1) / np.maximum(sizes, 1)
+    linear = (body_share < 0.3) & (sizes >= min_px)
     polys = _polygons(labels, transform)
 
     rows, keep = [], np.zeros(n + 1, bool)
@@ -92,7 +96,7 @@ def vectorize(
         if sizes[lab] < min_px or not active[:, lab].any() or lab not in polys:
             continue
         geom = polys[lab]
-        if _is_linear(geom):
+        if linear[lab] or _is_linear(geom):
             continue
         seen = [i for i in range(len(periods)) if active[i, lab]]
         if last_counts[1][lab] + last_counts[2][lab] > 0:
@@ -130,7 +134,8 @@ def vectorize(
         cumulative += new_ha
         areas.append(PeriodArea(label, start, end, new_ha, active_ha, cumulative))
 
-    roads = [g for lab, g in polys.items() if sizes[lab] >= min_px and _is_linear(g)]
+    roads = [g for lab, g in polys.items()
+             if sizes[lab] >= min_px and (linear[lab] or _is_linear(g))]
     confounders = _confounders(
         confounder, footprint & kept, transform=transform, crs=crs, periods=periods,
         aoi_id=aoi_id, min_px=min_px, roads=roads,
