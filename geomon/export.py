@@ -15,7 +15,14 @@ from affine import Affine
 from geomon.detect import CONFOUNDER_CODES, STATE_CODES
 from geomon.runs import atomic_path, write_text
 
-__all__ = ["STATE_COLOURS", "feature_collection", "write_cog", "write_geojson"]
+__all__ = [
+    "STATE_COLOURS",
+    "feature_collection",
+    "read_composite",
+    "write_cog",
+    "write_composite",
+    "write_geojson",
+]
 
 #: Colour table of the per-period state rasters (RGBA), also used by maps.
 STATE_COLOURS = {
@@ -99,3 +106,44 @@ def state_categories() -> dict[int, str]:
 
 def confounder_categories() -> dict[int, str]:
     return dict(CONFOUNDER_CODES)
+
+
+def write_composite(
+    path: Path,
+    composite: Any,
+    *,
+    bands: tuple[str, ...] | list[str],
+    transform: Affine,
+    crs: str,
+) -> Path:
+    """Write one period's composite as a multi-band uint16 COG in Sentinel-2 L2A units.
+
+    DN = reflectance × 10000 + 1000 (scale 0.0001, offset −0.1, nodata 0), band descriptions are
+    the band names, so the file reads back with :func:`read_composite`.
+    """
+    stack = np.stack([np.asarray(composite[b].values, "float32") for b in bands])
+    dn = np.where(np.isfinite(stack), np.clip(np.rint(stack * 10000 + 1000), 1, 65535), 0)
+    profile = {
+        "driver": "COG", "width": stack.shape[2], "height": stack.shape[1], "count": len(bands),
+        "dtype": "uint16", "crs": crs, "transform": transform, "nodata": 0,
+        "compress": "deflate", "blocksize": 256, "overview_resampling": "average",
+    }
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(dn.astype("uint16"))
+        dst.descriptions = tuple(bands)
+        dst.scales = (1e-4,) * len(bands)
+        dst.offsets = (-0.1,) * len(bands)
+    return path
+
+
+def read_composite(
+    path: Path, *, window: Any = None
+) -> tuple[dict[str, np.ndarray], Affine, str]:
+    """Read a composite written by :func:`write_composite`: ({band: reflectance}, transform, crs)."""
+    with rasterio.open(path) as src:
+        data = src.read(window=window).astype("float32")
+        transform = src.window_transform(window) if window is not None else src.transform
+        names = src.descriptions
+        crs = src.crs.to_string()
+    refl = np.where(data == 0, np.nan, data * 1e-4 - 0.1)
+    return dict(zip(names, refl, strict=True)), transform, crs

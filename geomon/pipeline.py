@@ -26,6 +26,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
 
 from geomon.aoi import AOI, load_aoi
+from geomon.assessment import Assessment
 from geomon.composite import period_composites
 from geomon.config import Period, Pipeline, load_pipeline
 from geomon.detect import make_detector
@@ -34,11 +35,12 @@ from geomon.export import (
     confounder_categories,
     state_categories,
     write_cog,
+    write_composite,
     write_geojson,
 )
 from geomon.mask import clear_sky
 from geomon.runs import RunDir, write_json, write_text
-from geomon.sources import make_source
+from geomon.sources import Cube, make_source
 from geomon.vectorize import PeriodArea, vectorize
 
 log = logging.getLogger(__name__)
@@ -94,16 +96,14 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     )
     comps = period_composites(cube.data, clear, every, bands=COMPOSITE_BANDS)
     det = make_detector(pipe.detection).detect(comps, n_baseline=len(baseline))
-    last = comps.isel(period=-1)
     log.info("computing %d periods on a %d x %d grid", len(every), comps.sizes["y"],
              comps.sizes["x"])
     with _progress(progress), warnings.catch_warnings():
         # pixels never seen clearly in a period have an all-NaN median: expected, counted apart
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
-        state, conf, score, counts, backdrop = dask.compute(
-            det.state.data, det.confounder.data, det.score.data, comps.clear_count.data,
-            last[["red", "green", "blue"]].to_array("band").data,
+        state, conf, score, composites = dask.compute(
+            det.state.data, det.confounder.data, det.score.data, comps
         )
     geobox = cube.data.odc.geobox
     transform, crs = geobox.affine, aoi.crs
@@ -119,8 +119,7 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
         state, conf, score, transform=transform, crs=crs, periods=assessed, aoi_id=aoi.id,
         min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
     )
-    quality = _quality(every, counts, inside, cube.items, pipe.detection.min_clear_observations,
-                       backdrop)
+    quality = _quality(every, composites, inside, cube, pipe.detection.min_clear_observations)
     degraded = [q["period"] for q in quality if q["degraded"] and q["period"] in
                 {p.label for p in periods}]
 
@@ -133,16 +132,20 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
         write_cog(run.path("rasters", f"confounder_{p.label}.tif"), conf[i], transform=transform,
                   crs=crs, categories=confounder_categories(),
                   description=f"look-alike class {p.label}")
+    for p in every:
+        write_composite(run.path("composites", f"{p.label}.tif"), composites.sel(period=p.label),
+                        bands=COMPOSITE_BANDS, transform=transform, crs=crs)
     write_text(run.path("areas.csv"), _areas_csv(sites.areas))
     estimate = _estimate(pipe, aoi, sites.areas, run)
 
-    from geomon.report import render_report
+    from geomon.report import write_products
 
-    write_text(run.path("report.html"), render_report(
-        pipe=pipe, aoi=aoi, sites=sites, quality=quality, estimate=estimate,
-        backdrop=backdrop, transform=transform, run_id=run.run_id, started=started,
-    ))
-    _write_manifest(run, pipe, aoi, cube.items, quality, started)
+    write_products(Assessment(
+        pipe=pipe, aoi=aoi, run_id=run.run_id, started=started, baseline=baseline,
+        periods=periods, sites=sites, quality=quality, estimate=estimate,
+        composites=composites, state=state, confounder=conf, transform=transform, crs=crs,
+    ), run)
+    _write_manifest(run, pipe, aoi, cube, quality, started)
     final = run.finish()
     log.info("run complete: %s", final)
     return RunResult(run_dir=final, pipeline=pipe.name, aoi=aoi.id, areas=sites.areas,
@@ -159,24 +162,31 @@ def _progress(enabled: bool):
     return ProgressBar(minimum=1.0)
 
 
-def _quality(every: Sequence[Period], counts: np.ndarray, inside: np.ndarray,
-             items: list[dict[str, Any]], min_clear: int, backdrop: np.ndarray
-             ) -> list[dict[str, Any]]:
-    """Per period: acquisitions, median clear observations in the AOI, degraded flag."""
+def _quality(every: Sequence[Period], composites: Any, inside: np.ndarray, cube: Cube,
+             min_clear: int) -> list[dict[str, Any]]:
+    """Per period: acquisitions, clear observations in the AOI, skipped assets, degraded flag.
+
+    A period is degraded when under 90% of the AOI had ``min_clear`` clear observations, or when
+    an asset of one of its acquisitions could not be read.
+    """
     out = []
     for i, p in enumerate(every):
-        used = [it for it in items if p.start.isoformat() <= it["datetime"][:10] <= p.end.isoformat()]
-        c = counts[i][inside]
-        median = float(np.median(c)) if c.size else 0.0
+        lo, hi = p.start.isoformat(), p.end.isoformat()
+        used = [it for it in cube.items if lo <= it["datetime"][:10] <= hi]
+        skipped = [s for s in cube.skipped if lo <= s.get("datetime", "")[:10] <= hi]
+        c = composites.clear_count.values[i][inside]
         observed = float((c >= min_clear).mean()) if c.size else 0.0
         out.append({
-            "period": p.label, "start": p.start.isoformat(), "end": p.end.isoformat(),
-            "acquisitions": len(used), "median_clear_observations": median,
+            "period": p.label, "start": lo, "end": hi,
+            "acquisitions": len(used),
+            "median_clear_observations": float(np.median(c)) if c.size else 0.0,
             "observed_fraction": round(observed, 4),
-            "degraded": observed < 0.9,
+            "degraded": observed < 0.9 or bool(skipped),
             "items": [{"id": it["id"], "cloud_cover": it["cloud_cover"]} for it in used],
+            "skipped_assets": skipped,
         })
-    dark = np.nanpercentile(backdrop[2], 1) if np.isfinite(backdrop[2]).any() else 0.0
+    blue = composites.blue.values[-1]
+    dark = np.nanpercentile(blue, 1) if np.isfinite(blue).any() else 0.0
     if dark < -0.05:
         log.warning("blue reflectance 1st percentile is %.3f: the -0.1 offset may be applied "
                     "twice; check the items' raster:bands offset", dark)
@@ -218,7 +228,7 @@ def _estimate(pipe: Pipeline, aoi: AOI, areas: list[PeriodArea], run: RunDir) ->
     return result
 
 
-def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, items: list[dict[str, Any]],
+def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
                     quality: list[dict[str, Any]], started: datetime) -> None:
     src = Path(pipe.path) if pipe.path else None
     manifest = {
@@ -231,7 +241,8 @@ def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, items: list[dict[str,
                 "file": str(aoi.path) if aoi.path else None},
         "software": _versions(),
         "periods": quality,
-        "items_total": len(items),
+        "items_total": len(cube.items),
+        "skipped_assets": cube.skipped,
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "outputs": run.checksums(),

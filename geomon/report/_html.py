@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-import numpy as np
-from affine import Affine
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from geomon.assessment import Assessment
 from geomon.report.maps import overview_map, png_data_uri
 
 _env = Environment(
@@ -19,25 +17,16 @@ _env = Environment(
 )
 
 
-def render_report(
-    *,
-    pipe: Any,
-    aoi: Any,
-    sites: Any,
-    quality: list[dict[str, Any]],
-    estimate: Any,
-    backdrop: np.ndarray,
-    transform: Affine,
-    run_id: str,
-    started: datetime,
-) -> str:
+def render_report(result: Assessment) -> str:
     """The run's report as one self-contained HTML document."""
-    periods = pipe.periods()
+    pipe, aoi, sites, periods = result.pipe, result.aoi, result.sites, result.periods
     last = periods[-1]
     y0, y1 = periods[0].start.year, last.end.year
     attribution = f"Contains modified Copernicus Sentinel data {y0}" + (f"–{y1}" if y1 > y0 else "")
+    backdrop = result.composites.sel(period=last.label)[["red", "green", "blue"]]
     fig = overview_map(
-        backdrop, transform, sites=sites.mining, aoi_outline=aoi.utm_geometry,
+        backdrop.to_array("band").values, result.transform, sites=sites.mining,
+        aoi_outline=aoi.utm_geometry,
         title=f"{aoi.name}: digging mapped {periods[0].start} to {last.end} "
               f"(backdrop: {last.label} true colour)",
         attribution=attribution,
@@ -57,12 +46,13 @@ def render_report(
     for _, r in sites.confounders.iterrows():
         conf_summary[r["class"]] = conf_summary.get(r["class"], 0.0) + r["area_ha"]
     return _env.get_template("report.html").render(
-        pipe=pipe, aoi=aoi, run_id=run_id, started=started.strftime("%Y-%m-%d %H:%M UTC"),
+        pipe=pipe, aoi=aoi, run_id=result.run_id,
+        started=result.started.strftime("%Y-%m-%d %H:%M UTC"),
         periods=periods, areas=areas, latest=latest, previous=previous,
         n_active=int((mining["status"] == "active").sum()) if len(mining) else 0,
         n_sites=len(mining), largest=largest_rows, confounders=conf_summary,
-        quality=quality, map_uri=png_data_uri(fig), attribution=attribution,
-        estimate=_estimate_summary(estimate),
+        quality=result.quality, map_uri=png_data_uri(fig), attribution=attribution,
+        estimate=_estimate_summary(result.estimate),
     )
 
 
