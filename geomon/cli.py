@@ -81,6 +81,34 @@ def sample(scenario: str, seed: int, size: int, start: str, end: str, out: Path,
 
 
 @cli.group()
+def benchmark() -> None:
+    """Measure accuracy (and later speed) on generated scenes with known truth."""
+
+
+@benchmark.command("accuracy")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("outputs/benchmark"),
+              show_default=True, help="Folder for scenes (cached), runs and results.json.")
+@click.option("--scenario", "scenarios", multiple=True,
+              default=("seguela", "marange", "tortiya", "quiet"), show_default=True)
+@click.option("--seed", "seeds", multiple=True, type=int, default=(101, 102), show_default=True,
+              help="Scored seeds (tuning used 1-10).")
+@click.option("--method", "methods", multiple=True, default=("rules", "naive"),
+              show_default=True)
+@click.option("--size", default=256, show_default=True, type=int)
+@click.option("--start", default="2023-01-01", show_default=True)
+@click.option("--end", default="2024-12-31", show_default=True)
+def benchmark_accuracy(out: Path, scenarios: tuple[str, ...], seeds: tuple[int, ...],
+                       methods: tuple[str, ...], size: int, start: str, end: str) -> None:
+    """Run the real pipeline on generated scenes and score it against their truth."""
+    from geomon.benchmark import format_table, run_accuracy
+
+    scores = run_accuracy(out, scenarios=scenarios, seeds=seeds, methods=methods, size=size,
+                          start=start, end=end)
+    click.echo(format_table(scores))
+    click.echo(f"results: {out / 'results.json'}")
+
+
+@cli.group()
 def aoi() -> None:
     """Areas of interest (aoi/*.geojson)."""
 

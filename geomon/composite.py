@@ -6,7 +6,7 @@ they are a minority of a pixel's observations in the period.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,11 +23,15 @@ def period_composites(
     periods: Sequence[Period],
     *,
     bands: Sequence[str],
+    fractions: Mapping[str, xr.DataArray] | None = None,
 ) -> xr.Dataset:
     """Median of clear observations of ``bands`` per period. Lazy.
 
     Returns a Dataset with dims ``(period, y, x)``: one float32 variable per band (NaN where a pixel
-    had no clear observation), ``clear_count`` (int16) and ``n_acquisitions`` per period.
+    had no clear observation), ``clear_count`` (int16) and ``n_acquisitions`` per period. Each
+    boolean (time, y, x) layer in ``fractions`` becomes ``<name>_frac``: the share of a pixel's
+    clear observations in the period where the layer is True (how much of the period a pixel
+    looked like, say, fresh spoil), NaN where there was none.
 
     Examples
     --------
@@ -42,9 +46,15 @@ def period_composites(
         if sub.sizes["time"] == 0:
             empty = xr.full_like(ds[list(bands)].isel(time=0, drop=True), np.nan, dtype="float32")
             comp = empty.assign(clear_count=xr.zeros_like(empty[bands[0]], dtype="int16"))
+            for name in fractions or {}:
+                comp[f"{name}_frac"] = empty[bands[0]]
         else:
             comp = sub.where(ok).chunk(time=-1).median("time", skipna=True).astype("float32")
-            comp["clear_count"] = ok.sum("time").astype("int16")
+            count = ok.sum("time")
+            comp["clear_count"] = count.astype("int16")
+            for name, layer in (fractions or {}).items():
+                hits = (layer.sel(time=window) & ok).sum("time")
+                comp[f"{name}_frac"] = (hits / count.where(count > 0)).astype("float32")
         parts.append(comp.assign_coords(n_acquisitions=sub.sizes["time"]))
     index = pd.Index([p.label for p in periods], name="period")
     out = xr.concat(parts, dim=index, coords="different", compat="equals")

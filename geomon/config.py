@@ -64,14 +64,29 @@ class MaskConfig(_Strict):
 class DetectionConfig(_Strict):
     """Change detection options (see geomon.detect)."""
 
-    method: Literal["rules"] = "rules"
+    method: Literal["rules", "naive"] = Field(
+        "rules", description="rules: digging vs look-alikes; naive: any NDVI drop (a baseline)"
+    )
     min_mapping_unit_ha: float = Field(0.1, gt=0, description="smallest polygon kept, ha")
     min_clear_observations: int = Field(
         2, ge=1, description="fewer clear observations than this marks a pixel/period unobserved"
     )
-    ndvi_bare: float = Field(0.25, description="NDVI below this counts as bare")
-    ndvi_drop: float = Field(0.15, gt=0, description="least NDVI drop from the baseline")
+    ndvi_bare: float = Field(0.3, description="NDVI below this counts as bare")
+    ndvi_drop: float = Field(0.15, gt=0, description="least NDVI drop for a look-alike")
+    spoil_blue: float = Field(0.105, description="blue reflectance above this: gravel-bright")
     bright_swir16: float = Field(0.22, description="SWIR-1.6 reflectance above this is bright")
+    onset_fraction: float = Field(
+        0.2, gt=0, le=1, description="share of a period's clear views as spoil that starts digging"
+    )
+    drainage_distance_px: int = Field(
+        20, ge=0, description="digging older than the baseline must lie this near a stream (px)"
+    )
+    reveg_ndvi_rise: float = Field(
+        0.08, gt=0, description="NDVI rise above a pixel's lowest that marks regrowth"
+    )
+    active_fraction: float = Field(
+        0.5, gt=0, le=1, description="share of a period's clear views as spoil that keeps it active"
+    )
 
 
 class EstimateConfig(_Strict):

@@ -7,10 +7,9 @@ blue, as clouds are not) is kept. Cloud and shadow are then buffered to catch mi
 
 from __future__ import annotations
 
-import dask.array as da
-import numpy as np
 import xarray as xr
-from scipy import ndimage
+
+from geomon.morphology import dilate
 
 __all__ = ["CLEAR_CLASSES", "CLOUD_CLASSES", "clear_sky"]
 
@@ -46,23 +45,7 @@ def clear_sky(
         ground = scl.isin((8, 9)) & (blue < 0.18) & (swir > 1.5 * blue)
         cloud = cloud & ~ground
     if buffer_px > 0:
-        cloud = _dilate(cloud, buffer_px)
+        cloud = dilate(cloud, buffer_px)
     seen = scl.isin(CLEAR_CLASSES) | (scl.isin((8, 9)) & ~cloud)
     valid = ds["blue"].notnull() & ds["swir16"].notnull()
     return (seen & ~cloud & valid).rename("clear")
-
-
-def _dilate(mask: xr.DataArray, px: int) -> xr.DataArray:
-    structure = np.zeros((1, 2 * px + 1, 2 * px + 1), bool)
-    yy, xx = np.ogrid[-px : px + 1, -px : px + 1]
-    structure[0] = yy**2 + xx**2 <= px**2
-
-    def grow(block: np.ndarray) -> np.ndarray:
-        return ndimage.binary_dilation(block, structure=structure)
-
-    data = mask.data
-    if isinstance(data, da.Array):
-        out = data.map_overlap(grow, depth={0: 0, 1: px, 2: px}, boundary=False, dtype=bool)
-    else:
-        out = grow(np.asarray(data))
-    return mask.copy(data=out)

@@ -94,8 +94,10 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
         buffer_px=2 * pipe.mask.cloud_buffer_px,  # config is in 20 m SCL pixels; grid is 10 m
         keep_bright_ground=pipe.mask.keep_bright_ground,
     )
-    comps = period_composites(cube.data, clear, every, bands=COMPOSITE_BANDS)
-    det = make_detector(pipe.detection).detect(comps, n_baseline=len(baseline))
+    detector = make_detector(pipe.detection)
+    comps = period_composites(cube.data, clear, every, bands=COMPOSITE_BANDS,
+                              fractions=detector.observation_layers(cube.data))
+    det = detector.detect(comps, n_baseline=len(baseline))
     log.info("computing %d periods on a %d x %d grid", len(every), comps.sizes["y"],
              comps.sizes["x"])
     with _progress(progress), warnings.catch_warnings():

@@ -72,6 +72,7 @@ def vectorize(
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
     min_px = max(1, int(np.ceil(min_mapping_unit_ha / pixel_ha - 1e-9)))
+    state = _fill_pits(state, max_px=int(round(MAX_PIT_HA / pixel_ha)))
     digging = (state == 1) | (state == 2)
     footprint = ((state >= 1) & (state <= 3)).any(axis=0)
     labels, n = ndimage.label(footprint, structure=_EIGHT)
@@ -141,6 +142,30 @@ def vectorize(
         aoi_id=aoi_id, min_px=min_px, roads=roads,
     )
     return Sites(mining=mining, confounders=confounders, areas=areas)
+
+
+#: Holes in a digging patch up to this size (pits, ponds, a missed pixel) belong to the site.
+MAX_PIT_HA = 0.5
+
+
+def _fill_pits(state: np.ndarray, *, max_px: int) -> np.ndarray:
+    """Per period, give small holes enclosed by digging the state of the digging around them.
+
+    Water-filled pits in the middle of a site are part of the site, but their spectrum is water,
+    not spoil. A hole takes code 1 (new) when new digging alone encloses it, else 2 (active).
+    """
+    out = state.copy()
+    for p in range(state.shape[0]):
+        digging = np.isin(state[p], (1, 2))
+        holes, n = ndimage.label(ndimage.binary_fill_holes(digging) & ~digging)
+        if n == 0:
+            continue
+        small = np.bincount(holes.ravel(), minlength=n + 1) <= max_px
+        small[0] = False
+        fill = small[holes]
+        in_new = ndimage.binary_fill_holes(state[p] == 1)
+        out[p][fill] = np.where(in_new[fill], 1, 2)
+    return out
 
 
 _MINING_COLUMNS = [

@@ -13,6 +13,7 @@ from geomon.detect._base import (
     Detection,
     Detector,
 )
+from geomon.detect.naive import NaiveNdviDetector
 from geomon.detect.rules import RulesDetector
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "STATE_CODES",
     "Detection",
     "Detector",
+    "NaiveNdviDetector",
     "RulesDetector",
     "make_detector",
 ]
@@ -29,4 +31,6 @@ def make_detector(config) -> Detector:
     """The detector a pipeline's ``detection`` block selects."""
     if config.method == "rules":
         return RulesDetector(config)
+    if config.method == "naive":
+        return NaiveNdviDetector(config)
     raise ValueError(f"unknown detection method {config.method!r}")  # pragma: no cover

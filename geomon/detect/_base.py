@@ -29,4 +29,13 @@ class Detection:
 
 
 class Detector(Protocol):
-    def detect(self, composites: xr.Dataset, *, n_baseline: int) -> Detection: ...
+    """Turns per-period composites into per-period rasters."""
+
+    def observation_layers(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
+        """Boolean (time, y, x) layers whose per-period share of clear views the detector reads
+        from the composites as ``<name>_frac``."""
+        ...
+
+    def detect(self, composites: xr.Dataset, *, n_baseline: int) -> Detection:
+        """Rasters for the periods after the first ``n_baseline`` (the baseline)."""
+        ...

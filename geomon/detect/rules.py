@@ -1,83 +1,111 @@
-"""Explainable rule method: composite differences plus persistence.
+"""Explainable rule method: how often a pixel looks like fresh spoil, period by period.
 
-A pixel is *disturbed* in a period when its composite is bright bare ground (low NDVI, bright
-SWIR-1.6, positive bare-soil index) or turbid water. It is *new digging* when it is disturbed, was
-vegetated in an earlier period (NDVI dropped by at least ``ndvi_drop``), and is still disturbed in
-the next period where that period was seen (digging persists; a cleared field regrows).
+Artisanal digging leaves bright bare gravel and spoil, no vegetation, and turbid pit water (USGS
+OFR 2018-1088). Each clear observation is tested for the *spoil* signature (NDVI low, bright in
+blue and SWIR-1.6: quartz gravel is brighter in the visible than laterite roads, tilled soil, dry
+grass, villages or rock). Per period the detector reads the share of clear observations with it:
+
+- *new digging*: spoil in at least ``onset_fraction`` of the period's observations, never in an
+  earlier period, and still spoil in most of the next period where it was seen (digging persists;
+  a misread cloud edge does not). Counting observations rather than a median catches a rush that
+  began late in the period;
+- *active digging*: ground already dug that still shows spoil; ground that was already spoil at
+  the baseline is active digging too (digging that predates the assessment);
+- *revegetating*: ground dug earlier that no longer shows spoil.
 
 Look-alikes get their own codes instead of being thrown away: a dark NDVI drop with a falling burn
-ratio is a fire scar; a bare patch that is green again next period is cropland; new clear water is
-flooding. Roads are recognised by shape after vectorising.
+ratio is a fire scar; bare soil that is not gravel-bright is a cleared field; new water is
+flooding. Roads are recognised by their shape after vectorising.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import xarray as xr
 
 from geomon.detect._base import UNOBSERVED, Detection
-from geomon.indices import add_indices
+from geomon.indices import add_indices, ndvi
+from geomon.morphology import dilate
 
 __all__ = ["RulesDetector"]
 
 
 class RulesDetector:
-    """Threshold rules on per-period composites (see module docstring).
+    """Rules on per-period spoil frequency and composites (see module docstring).
 
     Parameters
     ----------
     config
-        :class:`geomon.config.DetectionConfig`: ``ndvi_bare``, ``ndvi_drop``, ``bright_swir16``,
-        ``min_clear_observations``.
+        :class:`geomon.config.DetectionConfig`.
     """
 
-    def __init__(self, config) -> None:
+    def __init__(self, config) -> None:  # noqa: ANN001 - DetectionConfig
         self.c = config
+
+    def observation_layers(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
+        """Per-observation boolean layers the composites count (``spoil``). Lazy."""
+        c = self.c
+        spoil = (ndvi(cube) < c.ndvi_bare) & (cube.blue > c.spoil_blue) & (
+            cube.swir16 > c.bright_swir16
+        )
+        water = (ndvi(cube) < 0) & (cube.swir16 < 0.1)
+        return {"spoil": spoil, "water": water}
 
     def detect(self, composites: xr.Dataset, *, n_baseline: int) -> Detection:
         c = self.c
-        comp = add_indices(composites, ("ndvi", "bsi", "mndwi", "nbr", "turbidity"))
+        comp = add_indices(composites, ("ndvi", "bsi", "mndwi", "nbr"))
         observed = comp["clear_count"] >= c.min_clear_observations
-        spoil = (comp.ndvi < c.ndvi_bare) & (comp.swir16 > c.bright_swir16) & (comp.bsi > 0)
-        pit_water = (comp.mndwi > 0) & (comp.turbidity > 1.0)
-        disturbed = (spoil | pit_water) & observed
+        # pit water counts as digging where it lies within 20 m of ground that is mostly spoil
+        pits = (comp["water_frac"] >= c.active_fraction) & dilate(
+            comp["spoil_frac"] >= c.active_fraction, 2
+        )
+        spoil = comp["spoil_frac"].where(~pits, 1.0).where(observed)
         n = comp.sizes["period"]
+        near_drainage = dilate(_drainage(comp, observed), c.drainage_distance_px)
 
         states, confounders, scores = [], [], []
-        mined_before = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
+        dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
+        # lowest NDVI of each pixel so far: ground that greens up again from it is recovering
+        low = comp.ndvi.where(observed).isel(period=slice(0, n_baseline)).min("period")
         for i in range(n_baseline, n):
             now = comp.isel(period=i, drop=True)
             seen = observed.isel(period=i, drop=True)
-            dist = disturbed.isel(period=i, drop=True)
+            frac = spoil.isel(period=i, drop=True).fillna(0)
+            earlier = spoil.isel(period=slice(0, i))
+            before = earlier.max("period", skipna=True)
+            if i + 1 < n:
+                nxt = spoil.isel(period=i + 1, drop=True)
+                persists = (nxt >= c.active_fraction) | nxt.isnull()
+            else:
+                persists = xr.ones_like(seen)
+            greening = (now.ndvi - low) > c.reveg_ndvi_rise
+            onset = seen & (frac >= c.onset_fraction) & ~greening
+            dug_before_start = before >= c.active_fraction  # digging older than the assessment
+            new = onset & persists & ~dug & ~dug_before_start
+            existing = onset & dug_before_start & near_drainage & ~dug
+            active = (dug & onset) | existing
+            reveg = dug & seen & ~onset
+            state = (
+                new.astype("uint8") + active.astype("uint8") * 2 + reveg.astype("uint8") * 3
+            ).where(seen | dug, UNOBSERVED)
+
             ref_ndvi = comp.ndvi.isel(period=slice(0, i)).max("period", skipna=True)
             ref_nbr = comp.nbr.isel(period=slice(0, i)).max("period", skipna=True)
             ref_mndwi = comp.mndwi.isel(period=slice(0, i)).max("period", skipna=True)
             drop = (ref_ndvi - now.ndvi) >= c.ndvi_drop
-            if i + 1 < n:
-                next_seen = observed.isel(period=i + 1, drop=True)
-                persists = disturbed.isel(period=i + 1, drop=True) | ~next_seen
-            else:
-                persists = xr.ones_like(dist)
-            candidate = dist & drop & ~mined_before
-            new = candidate & persists
-            active = mined_before & dist
-            reveg = mined_before & ~dist & seen
-            state = (
-                new.astype("uint8") * 1 + active.astype("uint8") * 2 + reveg.astype("uint8") * 3
-            ).where(seen | mined_before, UNOBSERVED)
-
-            fire = seen & ~dist & drop & ((ref_nbr - now.nbr) > 0.25) & (now.swir16 < c.bright_swir16)
-            crop = candidate & ~persists
-            flood = seen & (now.mndwi > 0) & (now.turbidity <= 1.0) & (ref_mndwi < 0)
+            quiet = seen & ~onset & ~dug
+            fire = quiet & drop & ((ref_nbr - now.nbr) > 0.2) & (now.swir16 < c.bright_swir16)
+            field = quiet & drop & ~fire & (now.ndvi < c.ndvi_bare) & (now.bsi > 0)
+            flood = quiet & ~fire & (now.mndwi > 0) & (ref_mndwi < 0)
             conf = (
-                fire.astype("uint8") * 1 + crop.astype("uint8") * 2 + (flood & ~fire).astype("uint8") * 3
+                fire.astype("uint8") + field.astype("uint8") * 2 + flood.astype("uint8") * 3
             )
-            margin = ((ref_ndvi - now.ndvi) / 0.5).clip(0, 1).fillna(0)
-            score = (margin * (dist | mined_before)).astype("float32")
 
             states.append(state.astype("uint8"))
-            confounders.append(conf.where(~(new | active), 0).astype("uint8"))
-            scores.append(score)
-            mined_before = mined_before | new
+            confounders.append(conf.astype("uint8"))
+            scores.append(frac.where(new | active, 0).astype("float32"))
+            dug = dug | new | existing
+            low = xr.where(seen, np.fmin(low, now.ndvi), low)
 
         periods = comp.period.isel(period=slice(n_baseline, n))
         return Detection(
@@ -85,3 +113,10 @@ class RulesDetector:
             confounder=xr.concat(confounders, dim=periods).rename("confounder"),
             score=xr.concat(scores, dim=periods).rename("score"),
         )
+
+
+def _drainage(comp: xr.Dataset, observed: xr.DataArray) -> xr.DataArray:
+    """Streams as the imagery shows them: open water, or gallery forest green in every period."""
+    evergreen = comp.ndvi.where(observed).min("period", skipna=True) >= 0.55
+    water = (comp["water_frac"].where(observed) >= 0.5).mean("period") >= 0.5
+    return evergreen | water

@@ -32,7 +32,7 @@ PERIODS = [
 
 
 def _cube(n_side: int = 24) -> xr.Dataset:
-    """Vegetation everywhere; a digging block from Q2 on; a burn patch in Q2 only; one cloud date.
+    """Vegetation; a digging block from Q2 on; old digging throughout; a burn in Q2; a cloud date.
 
     SCL calls the gravel cloud (9) on one Q3 date, as Sen2Cor does over bright spoil.
     """
@@ -42,6 +42,10 @@ def _cube(n_side: int = 24) -> xr.Dataset:
     scl = np.full(shape, 4, "uint8")
     dig = (slice(4, 12), slice(4, 12))
     burn = (slice(14, 20), slice(14, 20))
+    old = (slice(14, 20), slice(2, 8))  # digging that predates the assessment
+    for b in bands:
+        bands[b][:, old[0], old[1]] = GRAVEL[b]
+    scl[:, old[0], old[1]] = 5
     for t, ts in enumerate(times):
         if ts >= pd.Timestamp("2024-04-01"):
             for b in bands:
@@ -84,7 +88,7 @@ def test_composite_is_lazy_and_median_ignores_cloud():
         comp = period_composites(ds, clear, PERIODS, bands=["red", "nir", "swir16"])
     comp = comp.compute()
     assert list(comp.period.values) == ["2024Q1", "2024Q2", "2024Q3"]
-    np.testing.assert_allclose(comp.nir.sel(period="2024Q1"), VEG["nir"], rtol=1e-6)
+    np.testing.assert_allclose(comp.nir.sel(period="2024Q1")[:12], VEG["nir"], rtol=1e-6)
     np.testing.assert_allclose(comp.swir16.sel(period="2024Q3")[4:12, 4:12], GRAVEL["swir16"],
                                rtol=1e-6)
     n_q1 = int(((ds.time >= np.datetime64("2024-01-01")) & (ds.time < np.datetime64("2024-04-01")))
@@ -96,9 +100,11 @@ def test_composite_is_lazy_and_median_ignores_cloud():
 def detection():
     ds = _cube()
     clear = clear_sky(ds, buffer_px=1)
-    comp = period_composites(ds, clear, PERIODS, bands=list(VEG))
+    detector = RulesDetector(DetectionConfig())
     with raise_if_dask_computes():
-        det = RulesDetector(DetectionConfig()).detect(comp, n_baseline=1)
+        comp = period_composites(ds, clear, PERIODS, bands=list(VEG),
+                                 fractions=detector.observation_layers(ds))
+        det = detector.detect(comp, n_baseline=1)
     return det.state.compute().values, det.confounder.compute().values
 
 
@@ -108,7 +114,24 @@ def test_rules_flag_new_then_active_digging(detection):
     assert (state[1][4:12, 4:12] == 2).all()  # still active in Q3
     outside = np.ones(state.shape[1:], bool)
     outside[4:12, 4:12] = False
+    outside[14:20, 2:8] = False
     assert not np.isin(state[:, outside], (1, 2)).any()
+
+
+def test_rules_call_digging_older_than_the_baseline_active(detection):
+    state, _ = detection
+    assert (state[:, 14:20, 2:8] == 2).all()
+
+
+def test_composite_counts_the_share_of_views_with_a_signature():
+    ds = _cube()
+    clear = clear_sky(ds, buffer_px=1)
+    comp = period_composites(ds, clear, PERIODS, bands=["red"],
+                             fractions={"gravel": ds.swir16 > 0.3}).compute()
+    frac = comp.gravel_frac
+    np.testing.assert_allclose(frac.sel(period="2024Q1")[4:12, 4:12], 0.0)
+    np.testing.assert_allclose(frac.sel(period="2024Q2")[4:12, 4:12], 1.0)
+    np.testing.assert_allclose(frac.sel(period="2024Q2")[0, 0], 0.0)
 
 
 def test_rules_keep_fire_scar_apart(detection):
