@@ -35,21 +35,93 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SourceConfig(_Strict):
-    """Where imagery comes from: a STAC API (``url``) or a static catalog/ItemCollection file."""
+#: Source-config keys that only one ``kind`` accepts (the rest apply to every kind).
+SOURCE_KIND_KEYS: dict[str, frozenset[str]] = {
+    "stac": frozenset({"provider", "url", "catalog", "assets", "sign"}),
+    "sentinelhub": frozenset({"provider", "sh_base_url", "sh_token_url", "profile",
+                              "max_request_px", "cache_dir", "mosaicking_order"}),
+    "local": frozenset({"folder"}),
+}
 
-    kind: Literal["stac"] = "stac"
-    url: str | None = Field(None, description="STAC API root URL")
+
+class SourceConfig(_Strict):
+    """Where imagery comes from, and how hard to try when the network misbehaves.
+
+    ``kind`` selects the source (see ``docs/sources.md``):
+
+    - ``stac``: a STAC API (``url``, or a ``provider`` preset: ``earth-search``,
+      ``planetary-computer``, ``cdse``), or a static catalog / ItemCollection (``catalog``: a file
+      path; or ``url`` of a static JSON document).
+    - ``sentinelhub``: Sentinel Hub Catalog + Process APIs (``provider: cdse`` or
+      ``sentinel-hub``, or explicit ``sh_base_url``/``sh_token_url``). Credentials come from
+      ``SH_CLIENT_ID``/``SH_CLIENT_SECRET`` or a sentinelhub ``profile``, never from this file.
+    - ``local``: a ``folder`` of GeoTIFF/COG files named ``<YYYYMMDD>[_<scene>]_<band>.tif`` or
+      listed in an ``index.csv`` next to them.
+
+    Keys of another kind are refused, so a typo cannot silently fall back to a default.
+    """
+
+    kind: Literal["stac", "sentinelhub", "local"] = "stac"
+    provider: (
+        Literal["earth-search", "planetary-computer", "cdse", "sentinel-hub"] | None
+    ) = Field(None, description="preset endpoint, collection and asset names")
+    url: str | None = Field(None, description="STAC API root URL, or URL of a static STAC file")
     catalog: Path | None = Field(None, description="static catalog.json or ItemCollection file")
-    collection: str = "sentinel-2-l2a"
+    collection: str | None = Field(None, description="collection id (default: the preset's)")
+    assets: dict[str, str] = Field(
+        default_factory=dict, description="our band name -> the provider's asset key"
+    )
+    sign: Literal["planetary-computer"] | None = Field(
+        None, description="sign asset URLs before reading (default: the preset's)"
+    )
     max_cloud_cover: float = Field(80.0, ge=0, le=100, description="eo:cloud_cover filter, %")
     max_items: int = Field(5000, gt=0, description="stop a search after this many items")
+    retries: int = Field(4, ge=0, le=20, description="retries after 429/5xx/timeouts")
+    backoff_s: float = Field(1.0, ge=0, le=120, description="first retry delay, doubled after")
+    timeout_s: float = Field(60.0, gt=0, le=3600, description="per-request timeout, s")
+    sh_base_url: str | None = Field(None, description="Sentinel Hub services root URL")
+    sh_token_url: str | None = Field(None, description="OAuth token endpoint")
+    profile: str | None = Field(None, description="sentinelhub config profile with credentials")
+    max_request_px: int = Field(2500, ge=16, le=2500, description="largest request side, px")
+    cache_dir: Path | None = Field(None, description="Process API response cache folder")
+    mosaicking_order: Literal["leastCC", "mostRecent", "leastRecent"] = "leastCC"
+    folder: Path | None = Field(None, description="folder of GeoTIFF/COG files")
 
     @model_validator(mode="after")
-    def _one_location(self) -> SourceConfig:
-        if (self.url is None) == (self.catalog is None):
-            raise ValueError("give exactly one of 'url' (a STAC API) or 'catalog' (a file)")
+    def _consistent(self) -> SourceConfig:
+        foreign = sorted(
+            key for kind, keys in SOURCE_KIND_KEYS.items() if kind != self.kind
+            for key in keys - SOURCE_KIND_KEYS[self.kind] if key in self.model_fields_set
+        )
+        if foreign:
+            raise ValueError(f"key {foreign[0]!r} does not apply to source kind {self.kind!r}")
+        if self.kind == "stac":
+            if self.provider == "sentinel-hub":
+                raise ValueError("provider 'sentinel-hub' needs kind: sentinelhub")
+            if self.catalog is not None and (self.url is not None or self.provider is not None):
+                raise ValueError("give either 'catalog' (a file) or 'url'/'provider', not both")
+            if self.catalog is None and self.url is None and self.provider is None:
+                raise ValueError("give exactly one of 'url' (a STAC API), 'provider' (a preset) "
+                                 "or 'catalog' (a file)")
+        elif self.kind == "sentinelhub":
+            if self.provider in ("earth-search", "planetary-computer"):
+                raise ValueError(f"provider {self.provider!r} needs kind: stac")
+            if self.provider is None and self.sh_base_url is None:
+                raise ValueError("give 'provider' (cdse or sentinel-hub) or 'sh_base_url'")
+        elif self.folder is None:
+            raise ValueError("source kind 'local' needs 'folder'")
         return self
+
+    def resolved(self, base: Path) -> SourceConfig:
+        """The same config with relative paths (catalog, folder, cache_dir) made absolute."""
+
+        def rel(p: Path | None) -> Path | None:
+            return None if p is None else (p if p.is_absolute() else (base / p).resolve())
+
+        return self.model_copy(update={
+            "catalog": rel(self.catalog), "folder": rel(self.folder),
+            "cache_dir": rel(self.cache_dir),
+        })
 
 
 class MaskConfig(_Strict):
@@ -68,6 +140,9 @@ class DetectionConfig(_Strict):
         "rules", description="rules: digging vs look-alikes; naive: any NDVI drop (a baseline)"
     )
     min_mapping_unit_ha: float = Field(0.1, gt=0, description="smallest polygon kept, ha")
+    min_old_site_ha: float = Field(
+        0.3, ge=0, description="smallest site kept among digging older than the assessment, ha"
+    )
     min_clear_observations: int = Field(
         2, ge=1, description="fewer clear observations than this marks a pixel/period unobserved"
     )
@@ -231,7 +306,7 @@ def _resolve_paths(pipe: Pipeline, path: Path) -> Pipeline:
     def rel(p: Path | None) -> Path | None:
         return None if p is None else (p if p.is_absolute() else (base / p).resolve())
 
-    source = pipe.source.model_copy(update={"catalog": rel(pipe.source.catalog)})
+    source = pipe.source.resolved(base)
     estimate = pipe.estimate.model_copy(update={"declared": rel(pipe.estimate.declared)})
     return pipe.model_copy(
         update={

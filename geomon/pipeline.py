@@ -120,6 +120,7 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     sites = vectorize(
         state, conf, score, transform=transform, crs=crs, periods=assessed, aoi_id=aoi.id,
         min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
+        min_old_site_ha=pipe.detection.min_old_site_ha,
     )
     quality = _quality(every, composites, inside, cube, pipe.detection.min_clear_observations)
     degraded = [q["period"] for q in quality if q["degraded"] and q["period"] in

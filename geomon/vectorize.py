@@ -58,6 +58,7 @@ def vectorize(
     periods: Sequence[tuple[str, date, date]],
     aoi_id: str,
     min_mapping_unit_ha: float,
+    min_old_site_ha: float | None = None,
 ) -> Sites:
     """Turn (period, y, x) rasters into site polygons and per-period areas.
 
@@ -69,9 +70,15 @@ def vectorize(
         Grid of the rasters.
     periods
         ``(label, start, end)`` of each raster period, in order.
+    min_mapping_unit_ha
+        Smallest site kept.
+    min_old_site_ha
+        Smallest site kept among those never seen starting (no new-digging pixel: digging older
+        than the assessment, known only by its bare gravel, so it needs more evidence).
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
     min_px = max(1, int(np.ceil(min_mapping_unit_ha / pixel_ha - 1e-9)))
+    min_old_px = max(min_px, int(np.ceil((min_old_site_ha or 0) / pixel_ha - 1e-9)))
     state = _fill_pits(state, max_px=int(round(MAX_PIT_HA / pixel_ha)))
     digging = (state == 1) | (state == 2)
     footprint = ((state >= 1) & (state <= 3)).any(axis=0)
@@ -81,6 +88,7 @@ def vectorize(
     active = np.stack(
         [np.bincount(labels[p], minlength=n + 1) > 0 for p in digging], axis=0
     )  # (period, label)
+    seen_starting = np.bincount(labels[(state == 1).any(axis=0)], minlength=n + 1) > 0
     last = state[-1]
     last_counts = {
         code: np.bincount(labels[(last == code)], minlength=n + 1) for code in (1, 2, 3)
@@ -95,6 +103,8 @@ def vectorize(
     rows, keep = [], np.zeros(n + 1, bool)
     for lab in range(1, n + 1):
         if sizes[lab] < min_px or not active[:, lab].any() or lab not in polys:
+            continue
+        if not seen_starting[lab] and sizes[lab] < min_old_px:
             continue
         geom = polys[lab]
         if linear[lab] or _is_linear(geom):

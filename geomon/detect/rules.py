@@ -64,6 +64,7 @@ class RulesDetector:
         near_drainage = dilate(_drainage(comp, observed), c.drainage_distance_px)
 
         states, confounders, scores = [], [], []
+        later = _persists_when_next_seen(spoil, c.active_fraction, first=n_baseline)
         dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
         # lowest NDVI of each pixel so far: ground that greens up again from it is recovering
         low = comp.ndvi.where(observed).isel(period=slice(0, n_baseline)).min("period")
@@ -73,11 +74,7 @@ class RulesDetector:
             frac = spoil.isel(period=i, drop=True).fillna(0)
             earlier = spoil.isel(period=slice(0, i))
             before = earlier.max("period", skipna=True)
-            if i + 1 < n:
-                nxt = spoil.isel(period=i + 1, drop=True)
-                persists = (nxt >= c.active_fraction) | nxt.isnull()
-            else:
-                persists = xr.ones_like(seen)
+            persists = later[i - n_baseline]
             greening = (now.ndvi - low) > c.reveg_ndvi_rise
             onset = seen & (frac >= c.onset_fraction) & ~greening
             dug_before_start = before >= c.active_fraction  # digging older than the assessment
@@ -120,3 +117,20 @@ def _drainage(comp: xr.Dataset, observed: xr.DataArray) -> xr.DataArray:
     evergreen = comp.ndvi.where(observed).min("period", skipna=True) >= 0.55
     water = (comp["water_frac"].where(observed) >= 0.5).mean("period") >= 0.5
     return evergreen | water
+
+
+def _persists_when_next_seen(spoil: xr.DataArray, fraction: float, *, first: int
+                             ) -> list[xr.DataArray]:
+    """Per period from ``first``: is the pixel still mostly spoil the next time it is seen?
+
+    Looks past periods in which the pixel was not seen (a wet season) to the next one that was;
+    True when it is never seen again (the last period cannot be confirmed yet).
+    """
+    n = spoil.sizes["period"]
+    verdict = xr.ones_like(spoil.isel(period=0, drop=True), dtype=bool)
+    out = []
+    for i in range(n - 1, first - 1, -1):
+        out.append(verdict)
+        frac = spoil.isel(period=i, drop=True)
+        verdict = xr.where(frac.isnull(), verdict, frac >= fraction)
+    return out[::-1]

@@ -20,7 +20,10 @@ class Cube:
     """A lazy image cube and where it came from.
 
     ``data`` holds reflectance bands (float32) and ``scl`` (uint8) on dims (time, y, x).
-    ``items`` lists, per item used, its id, datetime, cloud cover and platform, for the manifest.
+    ``items`` lists, per item used, its id, datetime, cloud cover, platform and processing
+    baseline, for the manifest. ``skipped`` lists the assets that could not be read after
+    retries (``id``, ``asset``, ``datetime``, ``reason``); read failures met while the cube is
+    computed are appended to it, so read it after computing.
     """
 
     data: xr.Dataset

@@ -1,7 +1,9 @@
-"""STAC source: a STAC API (pystac-client) or a static catalog / ItemCollection file (pystac).
+"""STAC source: a STAC API (pystac-client) or a static catalog / ItemCollection (file or URL).
 
 Pixels are read with :func:`odc.stac.load` onto the AOI's UTM grid, mosaicked per solar day, and
-converted to reflectance with each item's own ``raster:bands`` scale and offset.
+converted to reflectance with each item's own declared scale and offset (see
+:mod:`geomon.sources._load_items`). Provider presets (:mod:`geomon.sources.providers`) fill in the
+URL, collection, asset names and URL signing of Earth Search, Planetary Computer and CDSE.
 """
 
 from __future__ import annotations
@@ -9,55 +11,78 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import odc.stac
 import pystac
+import requests
 import xarray as xr
+from pystac.stac_io import RetryStacIO
 from shapely.geometry import mapping, shape
 
 from geomon.aoi import AOI
 from geomon.errors import GeomonError, NoImageryError
-from geomon.sources._base import BANDS, SCL, Cube
+from geomon.sources._base import BANDS, Cube
+from geomon.sources._load_items import item_summary, load_items, solar_day
+from geomon.sources._redact import redact, redact_url
+from geomon.sources._reflectance import declared_scale_offset, to_reflectance
+from geomon.sources._retry import RetryPolicy
+from geomon.sources.providers import StacPreset, preset, signer
 
 log = logging.getLogger(__name__)
 
 __all__ = ["StacSource", "item_summary", "reflectance"]
 
+_PAGE = 100
+_ITEM_SEARCH = "https://api.stacspec.org/v1.0.0/item-search"
+
 
 class StacSource:
-    """Items from a STAC API or a static file, loaded lazily with odc-stac.
+    """Items from a STAC API or a static STAC document, loaded lazily with odc-stac.
 
     Parameters
     ----------
     config
-        The pipeline's ``source`` block (:class:`geomon.config.SourceConfig`).
+        The pipeline's ``source`` block (:class:`geomon.config.SourceConfig`, ``kind: stac``).
     """
 
     def __init__(self, config: Any) -> None:
         self.config = config
+        self.preset: StacPreset = preset(config)
+        self.policy = RetryPolicy.from_config(config)
+        self._modifier, self._patch_url = signer(self.preset.sign)
 
     @property
     def description(self) -> str:
         c = self.config
-        return f"STAC API {c.url}" if c.url else f"static catalog {c.catalog}"
+        if c.catalog is not None:
+            return f"static catalog {c.catalog}"
+        return f"STAC {redact_url(self.preset.url or '')}"
 
     def search(self, aoi: AOI, start: date, end: date) -> list[pystac.Item]:
-        """Items of the configured collection over ``aoi`` between ``start`` and ``end``."""
-        c = self.config
-        if c.url:
-            items = self._search_api(aoi, start, end)
+        """Items of the configured collection over ``aoi`` between ``start`` and ``end``.
+
+        Raises
+        ------
+        NoImageryError
+            Nothing matches: never an empty result.
+        GeomonError
+            The catalogue cannot be read or refuses the search.
+        """
+        c, p = self.config, self.preset
+        if c.catalog is not None:
+            found = _read_static(Path(c.catalog))
         else:
-            items = [i for i in _read_static(Path(c.catalog)) if _matches(i, aoi, start, end)]
-            items = [i for i in items if i.collection_id in (None, c.collection)]
-        kept = [i for i in items if i.properties.get("eo:cloud_cover", 0.0) <= c.max_cloud_cover]
+            found = self._search_url(aoi, start, end)
+        items = [i for i in found if _matches(i, aoi, start, end)
+                 and i.collection_id in (None, p.collection)]
+        kept = [i for i in items if (i.properties.get("eo:cloud_cover") or 0.0)
+                <= c.max_cloud_cover]
         kept.sort(key=lambda i: (i.datetime, i.id))
         if not kept:
             raise NoImageryError(
-                f"no {c.collection} imagery over AOI {aoi.id!r} from {start} to {end} "
+                f"no {p.collection} imagery over AOI {aoi.id!r} from {start} to {end} "
                 f"with cloud cover ≤ {c.max_cloud_cover:g}% in {self.description}"
             )
         return kept[: c.max_items]
@@ -66,37 +91,84 @@ class StacSource:
         """Lazy reflectance cube over ``aoi`` (see :mod:`geomon.sources`)."""
         items = self.search(aoi, start, end)
         log.info("found %d items in %s", len(items), self.description)
-        raw = odc.stac.load(
-            items,
-            bands=[*BANDS, SCL],
-            crs=aoi.crs,
-            resolution=10,
-            geopolygon=mapping(aoi.geometry),
-            groupby="solar_day",
-            chunks={"time": 1, "x": chunk_px, "y": chunk_px},
-            resampling={"*": "bilinear", SCL: "nearest"},
-            fail_on_error=True,
-        )
-        data = reflectance(raw, items, lon=aoi.geometry.centroid.x)
-        return Cube(data=data, items=[item_summary(i) for i in items])
+        return load_items(items, aoi, chunk_px=chunk_px, policy=self.policy,
+                          assets=self.preset.assets, patch_url=self._patch_url,
+                          gdal=self.preset.gdal)
 
-    def _search_api(self, aoi: AOI, start: date, end: date) -> list[pystac.Item]:
+    # -- remote catalogues ---------------------------------------------------------------------
+
+    def _search_url(self, aoi: AOI, start: date, end: date) -> list[pystac.Item]:
+        url = self.preset.url or ""
+        session = self.policy.session()
+        try:
+            resp = session.get(url)
+            if resp.status_code >= 400:
+                raise GeomonError(f"{redact_url(url)} answered HTTP {resp.status_code}",
+                                  field="source.url")
+            doc = resp.json()
+        except requests.RequestException as exc:
+            raise GeomonError(f"cannot reach {redact_url(url)}: {redact(str(exc))}",
+                              field="source.url") from None
+        except ValueError:
+            raise GeomonError(f"{redact_url(url)} did not answer with JSON",
+                              field="source.url") from None
+        if doc.get("type") == "FeatureCollection":
+            items = pystac.ItemCollection.from_dict(doc, preserve_dict=False).items
+            return [_signed(i, self._modifier) for i in items]
+        if _is_api(doc):
+            return self._search_api(url, aoi, start, end)
+        return list(_read_static_url(url, self.policy, self._modifier))
+
+    def _search_api(self, url: str, aoi: AOI, start: date, end: date) -> list[pystac.Item]:
         import pystac_client
+        from pystac_client.stac_api_io import StacApiIO
 
         c = self.config
+        io = StacApiIO(max_retries=self.policy.urllib3_retry(), timeout=self.policy.timeout_s)
         try:
-            client = pystac_client.Client.open(c.url)
+            client = pystac_client.Client.open(url, stac_io=io, modifier=self._modifier,
+                                               timeout=self.policy.timeout_s)
+            extra: dict[str, Any] = {}
+            if client.conforms_to(pystac_client.ConformanceClasses.QUERY):
+                extra["query"] = {"eo:cloud_cover": {"lte": c.max_cloud_cover}}
             search = client.search(
-                collections=[c.collection],
+                collections=[self.preset.collection],
                 intersects=mapping(aoi.geometry),
                 datetime=f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
                 max_items=c.max_items,
+                limit=min(_PAGE, c.max_items),
+                **extra,
             )
             return list(search.items())
         except pystac_client.exceptions.APIError as exc:
-            raise GeomonError(f"STAC API refused the search: {exc}", field="source.url") from None
-        except OSError as exc:
-            raise GeomonError(f"cannot reach STAC API {c.url}: {exc}", field="source.url") from None
+            raise GeomonError(f"STAC API refused the search: {redact(str(exc))[:300]}",
+                              field="source.url") from None
+        except (OSError, requests.RequestException) as exc:
+            raise GeomonError(f"cannot reach STAC API {redact_url(url)}: "
+                              f"{redact(str(exc))[:300]}", field="source.url") from None
+
+
+def _is_api(doc: dict[str, Any]) -> bool:
+    conforms = doc.get("conformsTo") or []
+    return any(str(c).endswith("/item-search") for c in conforms) or any(
+        link.get("rel") == "search" for link in doc.get("links", []))
+
+
+def _signed(item: pystac.Item, modifier: Any) -> pystac.Item:
+    if modifier is not None:
+        modifier(item)
+    return item
+
+
+def _read_static_url(url: str, policy: RetryPolicy, modifier: Any) -> Iterable[pystac.Item]:
+    io = RetryStacIO(retry=policy.urllib3_retry())
+    try:
+        cat = pystac.read_file(url, stac_io=io)
+        for item in cat.get_items(recursive=True):
+            yield _signed(item, modifier)
+    except Exception as exc:  # pystac raises many kinds; all mean "cannot read the catalogue"
+        raise GeomonError(f"cannot read static catalog {redact_url(url)}: "
+                          f"{redact(str(exc))[:300]}", field="source.url") from None
 
 
 def _read_static(path: Path) -> Iterable[pystac.Item]:
@@ -105,7 +177,8 @@ def _read_static(path: Path) -> Iterable[pystac.Item]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise GeomonError(f"not valid JSON ({exc.msg})", path=path, field="source.catalog") from None
+        raise GeomonError(f"not valid JSON ({exc.msg})", path=path,
+                          field="source.catalog") from None
     if doc.get("type") == "FeatureCollection":
         return pystac.ItemCollection.from_dict(doc, preserve_dict=False).items
     if doc.get("type") in ("Catalog", "Collection"):
@@ -127,49 +200,20 @@ def _matches(item: pystac.Item, aoi: AOI, start: date, end: date) -> bool:
     return item.datetime is not None and lo <= item.datetime <= hi
 
 
-def item_summary(item: pystac.Item) -> dict[str, Any]:
-    """What the manifest records of one item."""
-    p = item.properties
-    return {
-        "id": item.id,
-        "datetime": item.datetime.isoformat() if item.datetime else None,
-        "cloud_cover": p.get("eo:cloud_cover"),
-        "platform": p.get("platform"),
-        "processing_baseline": p.get("s2:processing_baseline"),
-    }
-
-
-def _solar_day(t: datetime, lon: float) -> date:
-    return (t + timedelta(hours=lon / 15.0)).date()
-
-
-def _scale_offset(item: pystac.Item, band: str) -> tuple[float, float]:
-    asset = item.assets.get(band)
-    rb = (asset.extra_fields.get("raster:bands") or [{}])[0] if asset else {}
-    return float(rb.get("scale", 1e-4)), float(rb.get("offset", 0.0))
-
-
 def reflectance(raw: xr.Dataset, items: list[pystac.Item], *, lon: float) -> xr.Dataset:
-    """Convert DN to surface reflectance with each item's declared scale and offset.
+    """Convert a DN cube loaded from ``items`` (Earth Search asset names) to reflectance.
 
-    Items older than processing baseline 04.00 declare offset 0 and newer ones -0.1; a cube that
-    spans both gets each time step's own values. DN 0 is nodata and becomes NaN.
+    Each time step gets the declared scale and offset of the first item of its solar day; DN 0
+    is nodata and becomes NaN (see :mod:`geomon.sources._reflectance`).
     """
     by_day: dict[date, pystac.Item] = {}
-    for it in items:
-        by_day.setdefault(_solar_day(it.datetime, lon), it)
-    times = [
-        _solar_day(datetime.fromtimestamp(t.astype("datetime64[s]").astype(int), UTC), lon)
-        for t in raw.time.values
-    ]
-    out = {}
-    for band in BANDS:
-        pairs = [_scale_offset(by_day[d], band) for d in times]
-        scale = xr.DataArray(np.array([p[0] for p in pairs], "float32"), dims="time")
-        offset = xr.DataArray(np.array([p[1] for p in pairs], "float32"), dims="time")
-        dn = raw[band]
-        out[band] = (dn.astype("float32") * scale + offset).where(dn != 0)
-        out[band].attrs = {"units": "reflectance"}
-    out[SCL] = raw[SCL]
-    ds = xr.Dataset(out, coords=raw.coords, attrs=raw.attrs)
-    return ds
+    for it in sorted(items, key=lambda i: i.datetime):
+        by_day.setdefault(solar_day(it.datetime, lon), it)
+    days = [solar_day(datetime.fromtimestamp(t.astype("datetime64[s]").astype(int), UTC), lon)
+            for t in raw.time.values]
+
+    def so(item: pystac.Item, band: str) -> tuple[float, float]:
+        asset = item.assets.get(band)
+        return declared_scale_offset(asset.extra_fields if asset else {}, item.properties)
+
+    return to_reflectance(raw, {b: [so(by_day[d], b) for d in days] for b in BANDS})
