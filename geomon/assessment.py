@@ -12,7 +12,7 @@ from affine import Affine
 
 from geomon.aoi import AOI
 from geomon.config import Period, Pipeline
-from geomon.vectorize import Sites
+from geomon.vectorize import PeriodArea, Sites
 
 __all__ = ["Assessment"]
 
@@ -30,7 +30,10 @@ class Assessment:
     baseline, periods
         Baseline periods (imagery before ``start``) and assessed periods.
     sites
-        Mining and look-alike polygons (UTM) and per-period areas.
+        Mining and look-alike polygons (UTM) and per-period areas; mining carries each site's
+        ``site_key`` and ``review_status`` from the review store.
+    reviewed_areas
+        Per-period areas without the sites reviewers rejected: what the estimate is made from.
     quality
         Per period (baseline included): acquisitions, clear observations, degraded flag, items.
     estimate
@@ -51,6 +54,7 @@ class Assessment:
     baseline: list[Period]
     periods: list[Period]
     sites: Sites
+    reviewed_areas: list[PeriodArea]
     quality: list[dict[str, Any]]
     estimate: Any
     composites: xr.Dataset

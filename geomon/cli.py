@@ -157,6 +157,16 @@ def aoi_validate(files: tuple[Path, ...]) -> None:
         raise SystemExit(2)
 
 
+def _register_commands() -> None:
+    """Commands that live next to what they operate on."""
+    from geomon.review.commands import review
+
+    cli.add_command(review)
+
+
+_register_commands()
+
+
 def _date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -13,8 +13,8 @@ import logging
 import platform
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import dask
 import numpy as np
 import rasterio.features
+from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning
 from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
 
@@ -41,7 +42,7 @@ from geomon.export import (
 from geomon.mask import clear_sky
 from geomon.runs import RunDir, write_json, write_text
 from geomon.sources import Cube, make_source
-from geomon.vectorize import PeriodArea, vectorize
+from geomon.vectorize import PeriodArea, Sites, vectorize
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
         min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
         min_old_site_ha=pipe.detection.min_old_site_ha,
     )
+    sites, reviewed_areas = _apply_reviews(sites, pipe, aoi, run, state, conf, score,
+                                           transform=transform, periods=assessed)
     quality = _quality(every, composites, inside, cube, pipe.detection.min_clear_observations)
     degraded = [q["period"] for q in quality if q["degraded"] and q["period"] in
                 {p.label for p in periods}]
@@ -139,13 +142,14 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
         write_composite(run.path("composites", f"{p.label}.tif"), composites.sel(period=p.label),
                         bands=COMPOSITE_BANDS, transform=transform, crs=crs)
     write_text(run.path("areas.csv"), _areas_csv(sites.areas))
-    estimate = _estimate(pipe, aoi, sites.areas, run)
+    estimate = _estimate(pipe, aoi, reviewed_areas, run)
 
     from geomon.report import write_products
 
     write_products(Assessment(
         pipe=pipe, aoi=aoi, run_id=run.run_id, started=started, baseline=baseline,
-        periods=periods, sites=sites, quality=quality, estimate=estimate,
+        periods=periods, sites=sites, reviewed_areas=reviewed_areas, quality=quality,
+        estimate=estimate,
         composites=composites, state=state, confounder=conf, transform=transform, crs=crs,
     ), run)
     _write_manifest(run, pipe, aoi, cube, quality, started)
@@ -153,6 +157,29 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     log.info("run complete: %s", final)
     return RunResult(run_dir=final, pipeline=pipe.name, aoi=aoi.id, areas=sites.areas,
                      n_sites=len(sites.mining), degraded_periods=degraded)
+
+
+def _apply_reviews(sites: Sites, pipe: Pipeline, aoi: AOI, run: RunDir, state: np.ndarray,
+                   conf: np.ndarray, score: np.ndarray, *, transform: Affine,
+                   periods: list[tuple[str, date, date]]) -> tuple[Sites, list[PeriodArea]]:
+    """Carry reviewers' decisions (``<outputs>/review.sqlite``) onto this run's sites.
+
+    Returns the sites with ``site_key`` and ``review_status`` columns, and the per-period areas
+    without the sites reviewers rejected: the areas production is estimated from.
+    """
+    from geomon.review import apply_reviews, rejected_mask
+
+    mining = apply_reviews(sites.mining, aoi_id=aoi.id, store=Path(pipe.outputs) / "review.sqlite",
+                           run_id=run.run_id)
+    sites = replace(sites, mining=mining)
+    if not (mining["review_status"] == "rejected").any():
+        return sites, sites.areas
+    keep = ~rejected_mask(mining, transform=transform, shape=state.shape[1:])
+    kept = vectorize(np.where(keep, state, 0), conf, score, transform=transform, crs=aoi.crs,
+                     periods=periods, aoi_id=aoi.id,
+                     min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
+                     min_old_site_ha=pipe.detection.min_old_site_ha)
+    return sites, kept.areas
 
 
 def _progress(enabled: bool):

@@ -15,6 +15,7 @@ from datetime import date
 import geopandas as gpd
 import numpy as np
 import rasterio.features
+import shapely
 from affine import Affine
 from scipy import ndimage
 from shapely.geometry import shape
@@ -189,7 +190,9 @@ def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, object]:
         labels.astype("int32"), mask=labels > 0, connectivity=8, transform=transform
     ):
         parts.setdefault(int(value), []).append(shape(geom))
-    return {k: (v[0] if len(v) == 1 else unary_union(v)) for k, v in parts.items()}
+    # rings of pixel outlines can touch themselves at diagonal corners: repair, keep polygons
+    return {k: shapely.make_valid(v[0] if len(v) == 1 else unary_union(v), method="structure",
+                                  keep_collapsed=False) for k, v in parts.items()}
 
 
 def _is_linear(geom) -> bool:
