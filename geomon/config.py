@@ -156,6 +156,10 @@ class DetectionConfig(_Strict):
     drainage_distance_px: int = Field(
         20, ge=0, description="digging older than the baseline must lie this near a stream (px)"
     )
+    unconfirmed_fraction: float = Field(
+        0.35, gt=0, le=1,
+        description="share of spoil views for new digging no later clear period confirms yet",
+    )
     reveg_ndvi_rise: float = Field(
         0.08, gt=0, description="NDVI rise above a pixel's lowest that marks regrowth"
     )

@@ -7,7 +7,7 @@ grass, villages or rock). Per period the detector reads the share of clear obser
 
 - *new digging*: spoil in at least ``onset_fraction`` of the period's observations, never in an
   earlier period, and still spoil in most of the next period where it was seen (digging persists;
-  a misread cloud edge does not). Counting observations rather than a median catches a rush that
+  a misread cloud edge does not); with no later clear period yet, in most of this one. Counting observations rather than a median catches a rush that
   began late in the period;
 - *active digging*: ground already dug that still shows spoil; ground that was already spoil at
   the baseline is active digging too (digging that predates the assessment);
@@ -74,7 +74,9 @@ class RulesDetector:
             frac = spoil.isel(period=i, drop=True).fillna(0)
             earlier = spoil.isel(period=slice(0, i))
             before = earlier.max("period", skipna=True)
-            persists = later[i - n_baseline]
+            # confirmed by the next clear period; with none yet, the period itself must be mostly spoil
+            confirm = later[i - n_baseline]
+            persists = (confirm == 1) | (confirm.isnull() & (frac >= c.unconfirmed_fraction))
             greening = (now.ndvi - low) > c.reveg_ndvi_rise
             onset = seen & (frac >= c.onset_fraction) & ~greening
             dug_before_start = before >= c.active_fraction  # digging older than the assessment
@@ -123,14 +125,14 @@ def _persists_when_next_seen(spoil: xr.DataArray, fraction: float, *, first: int
                              ) -> list[xr.DataArray]:
     """Per period from ``first``: is the pixel still mostly spoil the next time it is seen?
 
-    Looks past periods in which the pixel was not seen (a wet season) to the next one that was;
-    True when it is never seen again (the last period cannot be confirmed yet).
+    Looks past periods in which the pixel was not seen (a wet season) to the next one that was.
+    Float 1/0, NaN where it is never seen again (the last period cannot be confirmed yet).
     """
     n = spoil.sizes["period"]
-    verdict = xr.ones_like(spoil.isel(period=0, drop=True), dtype=bool)
+    verdict = xr.full_like(spoil.isel(period=0, drop=True), np.nan, dtype="float32")
     out = []
     for i in range(n - 1, first - 1, -1):
         out.append(verdict)
         frac = spoil.isel(period=i, drop=True)
-        verdict = xr.where(frac.isnull(), verdict, frac >= fraction)
+        verdict = xr.where(frac.isnull(), verdict, (frac >= fraction).astype("float32"))
     return out[::-1]
