@@ -159,8 +159,10 @@ def aoi_validate(files: tuple[Path, ...]) -> None:
 
 def _register_commands() -> None:
     """Commands that live next to what they operate on."""
+    from geomon.report.commands import map_command
     from geomon.review.commands import review
 
+    cli.add_command(map_command)
     cli.add_command(review)
 
 

@@ -1,13 +1,24 @@
-"""Writing results: RFC 7946 GeoJSON in lon/lat and per-period COG rasters, each atomically."""
+"""Writing results, each atomically: RFC 7946 GeoJSON in lon/lat, a GeoPackage, ``sites.csv`` and
+per-period COG rasters.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyogrio
 import rasterio
 import shapely
 from affine import Affine
@@ -16,12 +27,19 @@ from geomon.detect import CONFOUNDER_CODES, STATE_CODES
 from geomon.runs import atomic_path, write_text
 
 __all__ = [
+    "CONFOUNDER_COLOURS",
+    "SITE_CSV_COLUMNS",
     "STATE_COLOURS",
     "feature_collection",
+    "layer_name",
+    "quiet_logger",
     "read_composite",
+    "site_table",
     "write_cog",
     "write_composite",
     "write_geojson",
+    "write_geopackage",
+    "write_sites_csv",
 ]
 
 #: Colour table of the per-period state rasters (RGBA), also used by maps.
@@ -32,6 +50,19 @@ STATE_COLOURS = {
     3: (60, 180, 75, 255),  # revegetating
     255: (128, 128, 128, 255),  # unobserved
 }
+
+#: Colour table of the per-period look-alike rasters (RGBA).
+CONFOUNDER_COLOURS = {
+    0: (0, 0, 0, 0),
+    1: (70, 70, 70, 255),  # fire scar
+    2: (255, 225, 25, 255),  # cropland
+    3: (66, 212, 244, 255),  # flood
+    4: (145, 30, 180, 255),  # road
+}
+
+#: Columns of ``sites.csv``, in order.
+SITE_CSV_COLUMNS = ("id", "status", "area_ha", "first_seen", "last_seen", "confidence",
+                    "centroid_lat", "centroid_lon", "periods")
 
 
 def feature_collection(gdf: gpd.GeoDataFrame, *, precision: int = 7) -> dict[str, Any]:
@@ -52,8 +83,11 @@ def feature_collection(gdf: gpd.GeoDataFrame, *, precision: int = 7) -> dict[str
 
 
 def _plain(v: Any) -> Any:
+    """Plain JSON value: numpy scalars unwrapped, NaN (pandas' missing value) as null."""
     if isinstance(v, np.generic):
-        return v.item()
+        v = v.item()
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
+        return None
     if isinstance(v, list | tuple | np.ndarray):
         return [_plain(x) for x in v]
     return v
@@ -139,7 +173,10 @@ def write_composite(
 def read_composite(
     path: Path, *, window: Any = None
 ) -> tuple[dict[str, np.ndarray], Affine, str]:
-    """Read a composite written by :func:`write_composite`: ({band: reflectance}, transform, crs)."""
+    """Read a composite written by :func:`write_composite`.
+
+    Returns ``({band: reflectance}, transform, crs)``.
+    """
     with rasterio.open(path) as src:
         data = src.read(window=window).astype("float32")
         transform = src.window_transform(window) if window is not None else src.transform
@@ -147,3 +184,88 @@ def read_composite(
         crs = src.crs.to_string()
     refl = np.where(data == 0, np.nan, data * 1e-4 - 0.1)
     return dict(zip(names, refl, strict=True)), transform, crs
+
+
+def site_table(mining: gpd.GeoDataFrame) -> list[dict[str, Any]]:
+    """One plain row per site: :data:`SITE_CSV_COLUMNS` (``periods`` as a list of dates), and
+    ``review_status`` when the sites carry reviews (:func:`geomon.review.apply_reviews`).
+
+    The centroid is computed on the grid ``mining`` is in (the AOI's UTM zone) and then given in
+    degrees (EPSG:4326, 5 decimals, about 1 m).
+    """
+    if not len(mining):
+        return []
+    centroids = gpd.GeoSeries(mining.geometry.centroid, crs=mining.crs).to_crs(4326)
+    rows = []
+    for (_, r), pt in zip(mining.iterrows(), centroids, strict=True):
+        rows.append({
+            "id": r["id"], "status": r["status"], "area_ha": float(r["area_ha"]),
+            "first_seen": r["first_seen"], "last_seen": r["last_seen"],
+            "confidence": float(r["confidence"]),
+            "centroid_lat": round(pt.y, 5), "centroid_lon": round(pt.x, 5),
+            "periods": list(r["periods"]),
+            **({"review_status": _plain(r["review_status"])} if "review_status" in mining.columns
+               else {}),
+        })
+    return rows
+
+
+def write_sites_csv(path: Path, mining: gpd.GeoDataFrame) -> Path:
+    """Write ``sites.csv``: one row per site, :data:`SITE_CSV_COLUMNS` (``periods`` joined by
+    ``;``), then ``review_status`` when the sites carry reviews."""
+    extra = ("review_status",) if "review_status" in mining.columns else ()
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*SITE_CSV_COLUMNS, *extra])
+    for r in site_table(mining):
+        w.writerow([*(r[c] for c in SITE_CSV_COLUMNS[:-1]), ";".join(r["periods"]),
+                    *(r[c] for c in extra)])
+    return write_text(path, buf.getvalue())
+
+
+def layer_name(text: str) -> str:
+    """A GeoPackage layer name from free text: letters, digits and ``_`` only."""
+    out = "".join(c if c.isalnum() else "_" for c in text).strip("_")
+    return out or "layer"
+
+
+def write_geopackage(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> Path:
+    """Write several layers into one GeoPackage (atomic: all layers or no file).
+
+    Polygons are written as MultiPolygon layers (empty layers included), list-valued columns as
+    text joined by ``,`` and dict-valued ones as JSON text, since GeoPackage has neither.
+    """
+    with atomic_path(path) as tmp, warnings.catch_warnings(), quiet_logger("pyogrio"):
+        # the temporary name does not end in .gpkg; the final one does
+        warnings.filterwarnings("ignore", "The filename extension should be", RuntimeWarning)
+        warnings.filterwarnings("ignore", ".*non conformant file extension", RuntimeWarning)
+        for name, gdf in layers.items():
+            pyogrio.write_dataframe(_flat(gdf), tmp, layer=layer_name(name), driver="GPKG",
+                                    promote_to_multi=True, geometry_type="MultiPolygon")
+    return path
+
+
+@contextmanager
+def quiet_logger(name: str, level: int = logging.WARNING) -> Iterator[None]:
+    """Raise logger ``name`` to at least ``level`` for the block (libraries that log every file
+    write or font subset at INFO)."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(max(before, level))
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def _flat(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = gdf.copy()
+    for col in out.columns:
+        if col == out.geometry.name or out[col].dtype != object:
+            continue
+        out[col] = [
+            ",".join(map(str, v)) if isinstance(v, list | tuple | np.ndarray)
+            else json.dumps(v, default=str) if isinstance(v, dict) else v
+            for v in out[col]
+        ]
+    return out

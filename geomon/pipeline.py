@@ -10,12 +10,10 @@ import csv
 import hashlib
 import io
 import logging
-import platform
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,8 @@ import dask
 import numpy as np
 import rasterio.features
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning
 from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
+from rasterio.errors import NotGeoreferencedWarning
 
 from geomon.aoi import AOI, load_aoi
 from geomon.assessment import Assessment
@@ -32,6 +30,7 @@ from geomon.composite import period_composites
 from geomon.config import Period, Pipeline, load_pipeline
 from geomon.detect import make_detector
 from geomon.export import (
+    CONFOUNDER_COLOURS,
     STATE_COLOURS,
     confounder_categories,
     state_categories,
@@ -40,17 +39,15 @@ from geomon.export import (
     write_geojson,
 )
 from geomon.mask import clear_sky
-from geomon.runs import RunDir, write_json, write_text
+from geomon.runs import RunDir, software_versions, write_json, write_text
 from geomon.sources import Cube, make_source
-from geomon.vectorize import PeriodArea, Sites, vectorize
+from geomon.vectorize import PeriodArea, Sites, fill_pits, vectorize
 
 log = logging.getLogger(__name__)
 
 __all__ = ["RunResult", "run_pipeline"]
 
 COMPOSITE_BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
-_VERSIONED = ("geomon", "numpy", "xarray", "dask", "rasterio", "odc-stac", "pystac",
-              "pystac-client", "shapely", "geopandas", "pyproj")
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,8 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     inside = rasterio.features.geometry_mask(
         [aoi.utm_geometry], out_shape=state.shape[1:], transform=transform, invert=True
     )
-    state = np.where(inside, state, 0).astype("uint8")
+    state = fill_pits(np.where(inside, state, 0).astype("uint8"),
+                      pixel_ha=abs(transform.a * transform.e) / 1e4)
     conf = np.where(inside, conf, 0).astype("uint8")
     score = np.where(inside, score, 0).astype("float32")
 
@@ -136,7 +134,7 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
                   crs=crs, nodata=None, colormap=STATE_COLOURS, categories=state_categories(),
                   description=f"digging state {p.label}")
         write_cog(run.path("rasters", f"confounder_{p.label}.tif"), conf[i], transform=transform,
-                  crs=crs, categories=confounder_categories(),
+                  crs=crs, colormap=CONFOUNDER_COLOURS, categories=confounder_categories(),
                   description=f"look-alike class {p.label}")
     for p in every:
         write_composite(run.path("composites", f"{p.label}.tif"), composites.sel(period=p.label),
@@ -269,7 +267,7 @@ def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
         "parameters": pipe.model_dump(mode="json", exclude={"path"}),
         "aoi": {"id": aoi.id, "name": aoi.name, "crs": aoi.crs, "area_km2": round(aoi.area_km2, 3),
                 "file": str(aoi.path) if aoi.path else None},
-        "software": _versions(),
+        "software": software_versions(),
         "periods": quality,
         "items_total": len(cube.items),
         "skipped_assets": cube.skipped,
@@ -278,15 +276,3 @@ def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
         "outputs": run.checksums(),
     }
     write_json(run.path("manifest.json"), manifest)
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    out["gdal"] = rasterio.__gdal_version__
-    return out
-

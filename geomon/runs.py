@@ -19,7 +19,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunDir", "atomic_path", "sha256_file", "write_json", "write_text"]
+__all__ = [
+    "RunDir",
+    "atomic_path",
+    "sha256_file",
+    "software_versions",
+    "write_json",
+    "write_text",
+]
+
+#: Packages whose versions every manifest records.
+VERSIONED = ("geomon", "numpy", "xarray", "dask", "rasterio", "odc-stac", "pystac",
+             "pystac-client", "shapely", "geopandas", "pyproj")
 
 
 @contextmanager
@@ -55,6 +66,23 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python, GDAL and the packages a result depends on (for manifests, reports)."""
+    import platform
+    from importlib import metadata
+
+    import rasterio
+
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["gdal"] = rasterio.__gdal_version__
+    return out
 
 
 @dataclass(frozen=True)

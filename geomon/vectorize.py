@@ -23,7 +23,7 @@ from shapely.ops import unary_union
 
 from geomon.detect._base import CONFOUNDER_CODES
 
-__all__ = ["PeriodArea", "Sites", "vectorize"]
+__all__ = ["MAX_PIT_HA", "PeriodArea", "Sites", "fill_pits", "vectorize"]
 
 _EIGHT = np.ones((3, 3), bool)
 
@@ -80,7 +80,6 @@ def vectorize(
     pixel_ha = abs(transform.a * transform.e) / 1e4
     min_px = max(1, int(np.ceil(min_mapping_unit_ha / pixel_ha - 1e-9)))
     min_old_px = max(min_px, int(np.ceil((min_old_site_ha or 0) / pixel_ha - 1e-9)))
-    state = _fill_pits(state, max_px=int(round(MAX_PIT_HA / pixel_ha)))
     digging = (state == 1) | (state == 2)
     footprint = ((state >= 1) & (state <= 3)).any(axis=0)
     labels, n = ndimage.label(footprint, structure=_EIGHT)
@@ -159,12 +158,14 @@ def vectorize(
 MAX_PIT_HA = 0.5
 
 
-def _fill_pits(state: np.ndarray, *, max_px: int) -> np.ndarray:
+def fill_pits(state: np.ndarray, *, pixel_ha: float, max_ha: float = MAX_PIT_HA) -> np.ndarray:
     """Per period, give small holes enclosed by digging the state of the digging around them.
 
     Water-filled pits in the middle of a site are part of the site, but their spectrum is water,
     not spoil. A hole takes code 1 (new) when new digging alone encloses it, else 2 (active).
+    The pipeline applies this to the detector's rasters before it writes or vectorises them.
     """
+    max_px = int(round(max_ha / pixel_ha))
     out = state.copy()
     for p in range(state.shape[0]):
         digging = np.isin(state[p], (1, 2))

@@ -1,12 +1,152 @@
-"""Everything a run writes for people, from one :class:`~geomon.assessment.Assessment`."""
+"""Everything a run writes for people, from one :class:`~geomon.assessment.Assessment`:
+the HTML and PDF report, maps, and exports for GIS and Google Earth.
+
+Written into the run folder (paths relative to it):
+
+- ``report.html`` (self-contained), ``report.pdf``
+- ``maps/<period>.png|pdf`` per assessed period, ``maps/site_<id>_<period>.png|pdf`` before/after
+  pairs of the largest sites
+- ``aoi.geojson``, ``detections.gpkg``, ``detections.kml``, ``detections.kmz``, ``sites.csv``
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import geopandas as gpd
+
 from geomon.assessment import Assessment
-from geomon.report._html import render_report
-from geomon.runs import RunDir, write_text
+from geomon.export import feature_collection, write_geopackage, write_sites_csv
+from geomon.report._context import report_context
+from geomon.report._html import render_html
+from geomon.report.charts import area_figure, quality_figure
+from geomon.report.kml import kml_document, write_kml, write_kmz
+from geomon.report.maps import (
+    Backdrop,
+    MapLayers,
+    backdrop_limits,
+    composite_rgb,
+    figure_data_uri,
+    make_backdrop,
+    period_figure,
+    period_title,
+    save_figure,
+)
+from geomon.report.pdf import write_pdf
+from geomon.report.site_activity import SiteHistory, site_history
+from geomon.report.site_maps import RunPeriod, site_pair
+from geomon.runs import RunDir, write_json, write_text
+
+__all__ = ["N_SITE_PAIRS", "period_maps", "write_exports", "write_products"]
+
+log = logging.getLogger(__name__)
+
+#: Before/after maps are made for this many of the largest sites (any other: ``geomon map``).
+N_SITE_PAIRS = 3
+#: Resolution of the maps embedded in the HTML report (the files in maps/ are 300 dpi).
+HTML_MAP_DPI = 100
 
 
 def write_products(result: Assessment, run: RunDir) -> None:
-    """Write the report (and maps and exports) of ``result`` into the run folder."""
-    write_text(run.path("report.html"), render_report(result))
+    """Write the report, maps and exports of ``result`` into the run folder.
+
+    Expects the pipeline's own outputs (detections.geojson, confounders.geojson,
+    composites/, rasters/) to be in the run folder already: the site maps read them.
+    """
+    labels = [p.label for p in result.periods]
+    history = site_history(result.sites.mining, result.state, result.transform, labels)
+    write_exports(result, run, history)
+    ctx = report_context(result, history=history)
+
+    maps = period_maps(result, history)
+    images: dict[str, Any] = {"period_maps": {}, "site_pairs": []}
+    for label, (backdrop, layers, title) in maps.items():
+        fig = period_figure(backdrop, layers, title=title, attribution=ctx["attribution"])
+        save_figure(fig, run.path("maps", label), close=False)
+        images["period_maps"][label] = figure_data_uri(fig, fmt="jpeg", dpi=HTML_MAP_DPI)
+    images["area_chart"] = figure_data_uri(area_figure(ctx["areas"]))
+    images["quality_chart"] = figure_data_uri(quality_figure(ctx["quality"]))
+
+    pairs = []
+    periods = [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), False)
+               for p in result.baseline]
+    periods += [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), True)
+                for p in result.periods]
+    for row in ctx["largest"][:N_SITE_PAIRS]:
+        pair = site_pair(run.work, periods, site=row["id"], period=labels[-1])
+        fig = pair.figure()
+        paths = save_figure(fig, run.path("maps", pair.name), close=False)
+        images["site_pairs"].append({"site": pair.site, "period": pair.period,
+                                     "file": f"maps/{paths[0].name}",
+                                     "uri": figure_data_uri(fig, fmt="jpeg", dpi=HTML_MAP_DPI)})
+        pairs.append(pair)
+
+    write_text(run.path("report.html"), render_html(ctx, images))
+    write_pdf(run.path("report.pdf"), ctx, period_maps=maps, site_pairs=pairs)
+
+
+def period_maps(result: Assessment, history: SiteHistory, *, false_colour: bool = False
+                ) -> dict[str, tuple[Backdrop, MapLayers, str]]:
+    """Backdrop, layers and title of the map of each assessed period.
+
+    All periods share one colour stretch, so brightness is comparable from map to map.
+    """
+    comps = result.composites
+    rgbs = {p.label: composite_rgb(comps.sel(period=p.label), false_colour=false_colour)
+            for p in result.periods}
+    limits = backdrop_limits(list(rgbs.values()), false_colour=false_colour)
+    mining, conf = result.sites.mining, result.sites.confounders
+    out = {}
+    for i, p in enumerate(result.periods):
+        start = p.start.isoformat()
+        sites = mining.copy()
+        sites["map_state"] = history.states(mining, i, start) if len(mining) else []
+        look = conf[[(not list(ps)) or start in ps for ps in conf["periods"]]] \
+            if len(conf) else conf
+        out[p.label] = (
+            make_backdrop(rgbs[p.label], result.transform, result.crs, p.label,
+                          false_colour=false_colour, limits=limits),
+            MapLayers(sites=sites, aoi=result.aoi.utm_geometry, lookalikes=look),
+            period_title(result.aoi.name, p.label, p.start, p.end),
+        )
+    return out
+
+
+def write_exports(result: Assessment, run: RunDir, history: SiteHistory) -> None:
+    """aoi.geojson, detections.gpkg, detections.kml/kmz and sites.csv."""
+    aoi = result.aoi
+    feature = aoi.to_feature()
+    write_json(run.path("aoi.geojson"), {"type": "FeatureCollection", "features": [feature]})
+    props = {k: v for k, v in feature["properties"].items() if k != "parameters"}
+    aoi_gdf = gpd.GeoDataFrame([{**props, "area_km2": round(aoi.area_km2, 3)}],
+                               geometry=[aoi.geometry], crs="EPSG:4326")
+    mining, conf = result.sites.mining, result.sites.confounders
+    wgs = _wgs84(mining)
+    layers = {"mining": wgs, "mining_utm": mining, "confounders": _wgs84(conf), "aoi": aoi_gdf}
+    for i, p in enumerate(result.periods):
+        dug = history.digging_ha[:, i] > 0 if len(mining) else []
+        part = wgs[dug].copy() if len(mining) else wgs
+        if len(mining):
+            part["new_ha_in_period"] = history.new_ha[dug, i].round(4)
+            part["dug_ha_in_period"] = history.digging_ha[dug, i].round(4)
+            part["new_site"] = part["first_seen"] == p.start.isoformat()
+        layers[f"mining_{p.label}"] = part
+    write_geopackage(run.path("detections.gpkg"), layers)
+    write_sites_csv(run.path("sites.csv"), mining)
+    text = kml_document(mining, confounders=conf, aoi=aoi_gdf,
+                        name=f"geomon: digging in {aoi.name}, {result.periods[0].start} to "
+                             f"{result.periods[-1].end}",
+                        description=f"Run {result.run_id}. Contains modified Copernicus "
+                                    f"Sentinel data.")
+    write_kml(run.path("detections.kml"), text)
+    write_kmz(run.path("detections.kmz"), text)
+
+
+def _wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` in EPSG:4326 with the same oriented, rounded geometry as the GeoJSON output."""
+    fc = feature_collection(gdf)
+    if not fc["features"]:
+        return gdf.to_crs(4326)
+    out = gpd.GeoDataFrame.from_features(fc["features"], crs="EPSG:4326")
+    return out[[c for c in gdf.columns if c != gdf.geometry.name] + ["geometry"]]
