@@ -24,6 +24,7 @@ demo: $(BIN)/geomon $(SAMPLE)/catalog.json
 	$(BIN)/geomon run pipelines/sample.yaml
 
 test: $(BIN)/geomon
+	$(BIN)/ruff check geomon tests benchmarks
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/geomon

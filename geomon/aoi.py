@@ -194,7 +194,10 @@ def _read_geometry(raw: Any, path: Path) -> BaseGeometry:
     if not isinstance(raw, dict) or raw.get("type") not in ("Polygon", "MultiPolygon"):
         got = raw.get("type") if isinstance(raw, dict) else type(raw).__name__
         raise GeomonError(
-            f"geometry type is {got!r}", path=path, field="geometry", expected="Polygon or MultiPolygon"
+            f"geometry type is {got!r}",
+            path=path,
+            field="geometry",
+            expected="Polygon or MultiPolygon",
         )
     try:
         geom = shape(raw)

@@ -69,7 +69,7 @@ def run_accuracy(
     return scores
 
 
-def _write_aoi(path: Path, aoi_id: str, geometry) -> None:  # noqa: ANN001
+def _write_aoi(path: Path, aoi_id: str, geometry) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     props = {"id": aoi_id, "name": f"benchmark {aoi_id}", "country": "CIV",
              "deposit_type": "alluvial", "catchment": "simulated",

@@ -1,4 +1,4 @@
-"""One exception type for bad input, so the CLI can print one readable line instead of a traceback."""
+"""One exception type for bad input, so the CLI prints one readable line, not a traceback."""
 
 from __future__ import annotations
 

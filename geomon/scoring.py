@@ -145,7 +145,7 @@ def _aoi_geometry(manifest: dict, crs: str) -> gpd.GeoSeries:
     return aoi.to_crs(crs).geometry
 
 
-def _rasterize(geoms, shape: tuple[int, int], transform: Affine) -> np.ndarray:  # noqa: ANN001
+def _rasterize(geoms, shape: tuple[int, int], transform: Affine) -> np.ndarray:
     geoms = [g for g in geoms if g is not None and not g.is_empty]
     if not geoms:
         return np.zeros(shape, bool)

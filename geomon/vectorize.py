@@ -165,7 +165,7 @@ def fill_pits(state: np.ndarray, *, pixel_ha: float, max_ha: float = MAX_PIT_HA)
     not spoil. A hole takes code 1 (new) when new digging alone encloses it, else 2 (active).
     The pipeline applies this to the detector's rasters before it writes or vectorises them.
     """
-    max_px = int(round(max_ha / pixel_ha))
+    max_px = round(max_ha / pixel_ha)
     out = state.copy()
     for p in range(state.shape[0]):
         digging = np.isin(state[p], (1, 2))

@@ -17,7 +17,7 @@ __all__ = ["NaiveNdviDetector"]
 class NaiveNdviDetector:
     """NDVI drop against earlier periods, no look-alike handling."""
 
-    def __init__(self, config) -> None:  # noqa: ANN001 - DetectionConfig
+    def __init__(self, config) -> None:
         self.c = config
 
     def observation_layers(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:

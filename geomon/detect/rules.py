@@ -7,8 +7,8 @@ grass, villages or rock). Per period the detector reads the share of clear obser
 
 - *new digging*: spoil in at least ``onset_fraction`` of the period's observations, never in an
   earlier period, and still spoil in most of the next period where it was seen (digging persists;
-  a misread cloud edge does not); with no later clear period yet, in most of this one. Counting observations rather than a median catches a rush that
-  began late in the period;
+  a misread cloud edge does not); with no later clear period yet, in most of this one.
+  Counting observations rather than a median catches a rush that began late in the period;
 - *active digging*: ground already dug that still shows spoil; ground that was already spoil at
   the baseline is active digging too (digging that predates the assessment);
 - *revegetating*: ground dug earlier that no longer shows spoil.
@@ -39,7 +39,7 @@ class RulesDetector:
         :class:`geomon.config.DetectionConfig`.
     """
 
-    def __init__(self, config) -> None:  # noqa: ANN001 - DetectionConfig
+    def __init__(self, config) -> None:
         self.c = config
 
     def observation_layers(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
@@ -74,7 +74,7 @@ class RulesDetector:
             frac = spoil.isel(period=i, drop=True).fillna(0)
             earlier = spoil.isel(period=slice(0, i))
             before = earlier.max("period", skipna=True)
-            # confirmed by the next clear period; with none yet, the period itself must be mostly spoil
+            # confirmed by the next clear period; with none yet, this period must be mostly spoil
             confirm = later[i - n_baseline]
             persists = (confirm == 1) | (confirm.isnull() & (frac >= c.unconfirmed_fraction))
             greening = (now.ndvi - low) > c.reveg_ndvi_rise

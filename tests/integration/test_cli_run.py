@@ -113,7 +113,8 @@ def test_bad_input_is_one_line_and_exit_2(cli, scene_pipeline, tmp_path, overrid
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and words in lines[0], err
     assert "Traceback" not in err
-    assert not (tmp_path / "out" / "scene").exists() or not list((tmp_path / "out" / "scene").iterdir())
+    runs = tmp_path / "out" / "scene"
+    assert not runs.exists() or not list(runs.iterdir())
 
 
 def test_installed_entry_point_help():

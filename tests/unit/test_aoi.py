@@ -45,19 +45,19 @@ def test_bad_geometry_is_named(tmp_path, geometry, words):
 def test_missing_property_and_bad_country(tmp_path):
     with pytest.raises(GeomonError, match=r"properties\.country.*ISO 3166"):
         read_aoi_file(write_aoi(tmp_path, country="Ivory Coast"))
-    with pytest.raises(GeomonError, match="properties.id"):
+    with pytest.raises(GeomonError, match=r"properties\.id"):
         read_aoi_file(write_aoi(tmp_path, "other", id="test"))
 
 
 def test_area_limit(tmp_path):
     path = write_aoi(tmp_path)
-    with pytest.raises(GeomonError, match="more than the limit of 10 km²"):
+    with pytest.raises(GeomonError, match=r"more than the limit of 10 km²"):
         read_aoi_file(path, max_area_km2=10)
 
 
 def test_unknown_id_lists_known(tmp_path):
     write_aoi(tmp_path, "alpha")
-    with pytest.raises(GeomonError, match="unknown AOI id 'beta'.*alpha"):
+    with pytest.raises(GeomonError, match=r"unknown AOI id 'beta'.*alpha"):
         load_aoi("beta", directory=tmp_path)
 
 

@@ -58,7 +58,7 @@ def test_bad_pipeline_names_file_and_key(tmp_path, overrides, field, words):
 
 def test_unknown_nested_key_lists_the_known_ones(tmp_path):
     path = write_pipeline(tmp_path, detection={"method": "rules", "thresold": 1})
-    with pytest.raises(GeomonError, match="detection.thresold: unknown key") as err:
+    with pytest.raises(GeomonError, match=r"detection\.thresold: unknown key") as err:
         load_pipeline(path)
     assert "min_mapping_unit_ha" in str(err.value)
 

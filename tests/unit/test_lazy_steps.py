@@ -62,7 +62,8 @@ def _cube(n_side: int = 24) -> xr.Dataset:
     spoil_as_cloud = len(times) - 2
     scl[spoil_as_cloud][dig] = 9
     ds = xr.Dataset(
-        {**{b: (("time", "y", "x"), v) for b, v in bands.items()}, "scl": (("time", "y", "x"), scl)},
+        {**{b: (("time", "y", "x"), v) for b, v in bands.items()},
+         "scl": (("time", "y", "x"), scl)},
         coords={"time": times, "y": np.arange(n_side)[::-1] * 10.0, "x": np.arange(n_side) * 10.0},
     )
     return ds.chunk({"time": 1, "y": 12, "x": 12})
