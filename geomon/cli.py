@@ -18,11 +18,16 @@ from geomon.errors import GeomonError
 
 log = logging.getLogger("geomon")
 
+#: Exit status of a run that finished with degraded periods (see docs/operations.md).
+EXIT_PARTIAL = 3
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors (for cron).")
-def cli(verbose: int, quiet: bool) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one JSON object per line, for schedulers.")
+def cli(verbose: int, quiet: bool, log_format: str) -> None:
     """geomon: watch artisanal diamond-mining areas from Sentinel-2.
 
     \b
@@ -31,23 +36,30 @@ def cli(verbose: int, quiet: bool) -> None:
       geomon run pipelines/sample.yaml         run an assessment, write outputs/
       geomon aoi list                          the areas of interest known here
     """
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    logging.getLogger("geomon").setLevel(level)
-    for noisy in ("rasterio", "distributed", "urllib3", "matplotlib", "fsspec"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    from geomon.logs import configure_logging
+
+    configure_logging(level=logging.DEBUG if verbose > 1 else logging.INFO, fmt=log_format,
+                      quiet=quiet)
 
 
 @cli.command()
 @click.argument("pipeline", type=click.Path(path_type=Path))
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when stderr is a terminal).")
-def run(pipeline: Path, progress: bool | None) -> None:
-    """Run the assessment defined in PIPELINE (a YAML file) and write a new run folder."""
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 "
+                   "(default: DASK_SCHEDULER_ADDRESS, the pipeline's compute.scheduler, or "
+                   "local threads).")
+def run(pipeline: Path, progress: bool | None, scheduler: str | None) -> None:
+    """Run the assessment defined in PIPELINE (a YAML file) and write a new run folder.
+
+    Exit status: 0 success, 3 partial (some periods degraded by too few clear views or unreadable
+    assets), 2 bad input, 1 failure.
+    """
     from geomon.pipeline import run_pipeline
 
-    result = run_pipeline(pipeline, progress=sys.stderr.isatty() if progress is None else progress)
+    result = run_pipeline(pipeline, progress=sys.stderr.isatty() if progress is None else progress,
+                          scheduler=scheduler)
     last = result.areas[-1]
     click.echo(f"run complete: {result.run_dir}")
     click.echo(f"  {result.n_sites} digging sites; {last.period}: {last.new_ha:.2f} ha new, "
@@ -57,6 +69,7 @@ def run(pipeline: Path, progress: bool | None) -> None:
     if result.degraded_periods:
         click.echo(f"  degraded periods (too few clear observations): "
                    f"{', '.join(result.degraded_periods)}")
+        sys.exit(EXIT_PARTIAL)
 
 
 @cli.command()
@@ -159,9 +172,12 @@ def aoi_validate(files: tuple[Path, ...]) -> None:
 
 def _register_commands() -> None:
     """Commands that live next to what they operate on."""
+    from geomon.history_commands import compare_command, history_command
     from geomon.report.commands import map_command
     from geomon.review.commands import review
 
+    cli.add_command(history_command)
+    cli.add_command(compare_command)
     cli.add_command(map_command)
     cli.add_command(review)
 
@@ -191,6 +207,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception:  # through the logging filter, so no secret reaches the terminal
+        log.exception("failed")
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from geomon.aoi import AOI, load_aoi
 from geomon.assessment import Assessment
+from geomon.cluster import dask_client, scheduler_summary
 from geomon.composite import period_composites
 from geomon.config import Period, Pipeline, load_pipeline
 from geomon.detect import make_detector
@@ -38,6 +39,7 @@ from geomon.export import (
     write_composite,
     write_geojson,
 )
+from geomon.history import record_failed, record_finished
 from geomon.mask import clear_sky
 from geomon.runs import RunDir, software_versions, write_json, write_text
 from geomon.sources import Cube, make_source
@@ -62,10 +64,14 @@ class RunResult:
     degraded_periods: list[str] = field(default_factory=list)
 
 
-def run_pipeline(path: str | Path, *, progress: bool = False) -> RunResult:
+def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | None = None
+                 ) -> RunResult:
     """Run the assessment a pipeline file defines; return where its results are.
 
-    Results go to ``<outputs>/<pipeline name>/<run id>/`` (see :mod:`geomon.runs`).
+    Results go to ``<outputs>/<pipeline name>/<run id>/`` (see :mod:`geomon.runs`) and into the
+    run index ``<outputs>/runs.sqlite`` (see :mod:`geomon.history`). Dask work runs on
+    ``scheduler`` (an address), else ``DASK_SCHEDULER_ADDRESS``, else the pipeline's
+    ``compute.scheduler``, else local threads (see :func:`geomon.cluster.dask_client`).
     """
     pipe = load_pipeline(path)
     aoi = load_aoi(pipe.aoi, directory=pipe.aoi_dir, max_area_km2=pipe.max_aoi_km2)
@@ -73,10 +79,14 @@ def run_pipeline(path: str | Path, *, progress: bool = False) -> RunResult:
     run = RunDir.create(pipe.outputs, pipe.name, now=started)
     log.info("run %s of %s over %s", run.run_id, pipe.name, aoi.id)
     try:
-        result = _assess(pipe, aoi, run, started, progress=progress)
-    except BaseException:
+        with dask_client(scheduler, fallback=pipe.compute.scheduler):
+            result = _assess(pipe, aoi, run, started, progress=progress)
+    except BaseException as exc:
         run.discard()
+        record_failed(pipe.outputs, pipeline=pipe.name, run_id=run.run_id, aoi=aoi.id,
+                      started=started, error=exc)
         raise
+    record_finished(pipe.outputs, result.run_dir)
     return result
 
 
@@ -268,6 +278,7 @@ def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
         "aoi": {"id": aoi.id, "name": aoi.name, "crs": aoi.crs, "area_km2": round(aoi.area_km2, 3),
                 "file": str(aoi.path) if aoi.path else None},
         "software": software_versions(),
+        "compute": scheduler_summary(),
         "periods": quality,
         "items_total": len(cube.items),
         "skipped_assets": cube.skipped,

@@ -40,6 +40,11 @@ def scene_pipeline(small_scene, tmp_path):
     return make
 
 
+#: Exit codes of a run that finished: 0, or 3 when some period was degraded (the small scene's
+#: wet-season quarter usually is). test_cli_run checks which one applies.
+RUN_OK = (0, 3)
+
+
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """Run ``geomon ARGS`` in-process; returns (exit code, stdout, stderr)."""

@@ -14,6 +14,7 @@ import shapely
 from shapely.geometry import shape
 
 from geomon.runs import sha256_file
+from tests.integration.conftest import RUN_OK
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def _only_run(out_root, name="scene"):
 
 def test_run_writes_contract_outputs(cli, scene_pipeline, small_scene, tmp_path):
     code, out, err = cli("run", scene_pipeline())
-    assert code == 0, err
+    assert code in RUN_OK, err
     (run,) = _only_run(tmp_path / "out")
     assert str(run) in out
 
@@ -75,7 +76,7 @@ def test_run_writes_contract_outputs(cli, scene_pipeline, small_scene, tmp_path)
 
 def test_detections_overlap_truth(cli, scene_pipeline, small_scene, tmp_path):
     code, _, err = cli("run", scene_pipeline())
-    assert code == 0, err
+    assert code in RUN_OK, err
     (run,) = _only_run(tmp_path / "out")
     import geopandas as gpd
 
@@ -88,12 +89,23 @@ def test_detections_overlap_truth(cli, scene_pipeline, small_scene, tmp_path):
     assert recall > 0.5, recall
 
 
+def test_exit_status_says_whether_periods_were_degraded(cli, scene_pipeline, tmp_path):
+    code, out, _ = cli("run", scene_pipeline())
+    (run,) = _only_run(tmp_path / "out")
+    manifest = json.loads((run / "manifest.json").read_text())
+    assessed = manifest["periods"][1:]  # the first is the baseline quarter
+    degraded = [p["period"] for p in assessed if p["degraded"]]
+    assert code == (3 if degraded else 0)
+    for label in degraded:
+        assert label in out
+
+
 def test_second_run_never_touches_the_first(cli, scene_pipeline, tmp_path):
     path = scene_pipeline()
-    assert cli("run", path)[0] == 0
+    assert cli("run", path)[0] in RUN_OK
     (first,) = _only_run(tmp_path / "out")
     before = {p.name: sha256_file(p) for p in first.rglob("*") if p.is_file()}
-    assert cli("run", path)[0] == 0
+    assert cli("run", path)[0] in RUN_OK
     runs = _only_run(tmp_path / "out")
     assert len(runs) == 2
     assert {p.name: sha256_file(p) for p in first.rglob("*") if p.is_file()} == before

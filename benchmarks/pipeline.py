@@ -1,0 +1,321 @@
+"""Speed and memory of a full assessment against the bare imagery read, at several sizes.
+
+For each scene size (pixels per side at 10 m) and date span (6 months, 1 year), on the same
+generated scene and the same STAC items, two measurements run side by side, each in a fresh
+Python process so neither inherits the other's caches or memory:
+
+``floor``
+    ``odc.stac.load(items, bands=[7 bands + scl], crs=..., resolution=10, chunks=...,
+    groupby="solar_day").compute()``: reading and decoding every asset onto the AOI grid, the
+    least any assessment of these dates must do.
+``full``
+    :func:`geomon.pipeline.run_pipeline` on a pipeline file over the same scene and dates:
+    search, asset checks, mask, composites, detection, polygons, rasters, report, manifest.
+
+Reported per row: pixels × dates, seconds of each, the ratio full/floor, the seconds ``full``
+spends inside dask computations, and the peak resident memory of each process
+(``getrusage(RUSAGE_SELF).ru_maxrss``, plus its children's). Below the table, how time and
+memory grow from one size to the next, as the exponent ``k`` in cost ∝ pixels^k.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/pipeline.py --sizes 256 512 1024 --cache /tmp/geomon-bench
+
+Scenes are generated once into ``--cache`` (1024 px × 1 year takes about 35 s) and reused.
+Seconds on a shared machine vary from run to run; the ratio, measured in the same run on the
+same inputs, is the number to compare (DESIGN.md section 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+#: Date spans: name → (first day loaded, last assessed day). Periods are quarters; the first
+#: quarter is the baseline, so "6m" assesses 2024Q2 and "1y" assesses 2024Q2–Q4.
+SPANS: dict[str, tuple[str, str]] = {"6m": ("2024-01-01", "2024-06-30"),
+                                     "1y": ("2024-01-01", "2024-12-31")}
+ASSESSED_START = "2024-04-01"
+SCENE_YEAR = ("2024-01-01", "2024-12-31")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured process: wall seconds of the work, peak memory, grid size."""
+
+    mode: str
+    seconds: float
+    dask_seconds: float | None
+    peak_rss_mb: float
+    start_rss_mb: float
+    dates: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class Row:
+    """Floor and full assessment of one size and span."""
+
+    size: int
+    span: str
+    floor: Measurement
+    full: Measurement
+
+    @property
+    def pixel_dates(self) -> int:
+        return self.floor.height * self.floor.width * self.floor.dates
+
+    @property
+    def ratio(self) -> float:
+        return self.full.seconds / self.floor.seconds
+
+
+# -- set-up: scenes, AOIs and pipeline files ----------------------------------------------------
+
+def scene_for(cache: Path, scenario: str, seed: int, size: int) -> Any:
+    """The cached one-year scene of ``size`` px (generated on first use)."""
+    from geomon.sample import generate_scene, load_scene
+
+    root = cache / "scenes" / f"{scenario}-s{seed}-{size}px-2024"
+    if (root / "scene.json").exists():
+        return load_scene(root)
+    print(f"generating {scenario} seed {seed}, {size} px, 2024 ...", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    scene = generate_scene(root, scenario=scenario, seed=seed, size=size, start=SCENE_YEAR[0],
+                           end=SCENE_YEAR[1])
+    print(f"  {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return scene
+
+
+def write_pipeline(work: Path, scene: Any, scenario: str, size: int, span: str,
+                   chunk_px: int) -> Path:
+    """An AOI over the scene (its footprint, inset) and a pipeline file for ``span``."""
+    import yaml
+    from shapely.geometry import mapping
+
+    from geomon.sample import scene_footprint
+
+    aoi_id = f"bench-{size}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "aoi").mkdir(exist_ok=True)
+    props = {"id": aoi_id, "name": f"benchmark {size} px", "country": "CIV",
+             "deposit_type": "alluvial", "catchment": "simulated",
+             "notes": "footprint of a generated benchmark scene", "parameters": {}}
+    geometry = mapping(scene_footprint(scenario, size).buffer(-0.0003))
+    (work / "aoi" / f"{aoi_id}.geojson").write_text(json.dumps(
+        {"type": "Feature", "properties": props, "geometry": geometry}))
+    doc = {
+        "name": f"bench-{size}-{span}", "aoi": aoi_id, "aoi_dir": "aoi",
+        "start": ASSESSED_START, "end": SPANS[span][1], "period": "quarter",
+        "baseline_periods": 1,
+        "source": {"kind": "stac", "catalog": str(scene.catalog), "max_cloud_cover": 100},
+        "estimate": {"enabled": False},
+        "compute": {"chunk_px": chunk_px},
+        "outputs": "runs",
+    }
+    path = work / f"{span}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+# -- one measurement, in its own process ---------------------------------------------------------
+
+def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _current_rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
+    """Run the ``floor`` or ``full`` work of ``pipeline`` in this process and measure it."""
+    import dask
+    import odc.stac
+    import rasterio
+    from dask.callbacks import Callback
+    from odc.geo.geom import Geometry
+    from shapely.geometry import mapping
+
+    from geomon.aoi import load_aoi
+    from geomon.cluster import dask_client
+    from geomon.config import load_pipeline
+    from geomon.pipeline import run_pipeline
+    from geomon.sources import BANDS, SCL, StacSource
+
+    pipe = load_pipeline(pipeline)
+    aoi = load_aoi(pipe.aoi, directory=pipe.aoi_dir, max_area_km2=pipe.max_aoi_km2)
+    every = [*pipe.baseline(), *pipe.periods()]
+    items = StacSource(pipe.source).search(aoi, every[0].start, every[-1].end)
+    chunks = {"time": 1, "x": pipe.compute.chunk_px, "y": pipe.compute.chunk_px}
+
+    def lazy_floor() -> Any:
+        return odc.stac.load(
+            items, bands=[*BANDS, SCL], geopolygon=Geometry(mapping(aoi.geometry), "EPSG:4326"),
+            crs=aoi.crs, resolution=10, chunks=chunks, groupby="solar_day",
+            resampling={"*": "bilinear", SCL: "nearest"},  # as the pipeline reads them
+        )
+
+    shape = lazy_floor()  # the grid both modes load (building the graph reads no pixels)
+    dates, height, width = shape.sizes["time"], shape.sizes["y"], shape.sizes["x"]
+    del shape
+    in_dask = [0.0]
+    t_start: dict[int, float] = {}
+
+    def started(dsk: Any) -> None:
+        t_start[id(dsk)] = time.perf_counter()
+
+    def finished(dsk: Any, state: Any, errored: bool) -> None:
+        in_dask[0] += time.perf_counter() - t_start.pop(id(dsk), time.perf_counter())
+
+    start_rss = _current_rss_mb()
+    with dask_client(scheduler), Callback(start=started, finish=finished):
+        t0 = time.perf_counter()
+        if mode == "floor":
+            with rasterio.Env():
+                dask.compute(lazy_floor())
+        else:
+            run_pipeline(pipeline)
+        seconds = time.perf_counter() - t0
+    peak = max(_rss_mb(resource.RUSAGE_SELF), _rss_mb(resource.RUSAGE_CHILDREN))
+    return Measurement(mode=mode, seconds=seconds,
+                       dask_seconds=in_dask[0] if scheduler is None else None,
+                       peak_rss_mb=peak, start_rss_mb=start_rss, dates=dates, height=height,
+                       width=width)
+
+
+def measure_in_subprocess(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
+    """:func:`measure` in a fresh interpreter; its JSON answer is the last stdout line."""
+    cmd = [sys.executable, __file__, "measure", mode, str(pipeline)]
+    if scheduler:
+        cmd += ["--scheduler", scheduler]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} measurement of {pipeline} failed:\n{proc.stderr[-3000:]}")
+    return Measurement(**json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _median(ms: Sequence[Measurement]) -> Measurement:
+    """The measurement with the median time (peak memory: the largest seen)."""
+    ordered = sorted(ms, key=lambda m: m.seconds)
+    mid = ordered[len(ordered) // 2]
+    return Measurement(**{**asdict(mid), "peak_rss_mb": max(m.peak_rss_mb for m in ms)})
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+def format_table(rows: Sequence[Row], *, markdown: bool = False) -> str:
+    """The results table and, below it, growth exponents between consecutive sizes."""
+    head = ["size px", "span", "dates", "px × dates", "floor s", "full s", "full/floor",
+            "full in dask s", "floor peak MB", "full peak MB"]
+    body = [[f"{r.size}", r.span, f"{r.floor.dates}", f"{r.pixel_dates / 1e6:,.1f} M",
+             f"{r.floor.seconds:.1f}", f"{r.full.seconds:.1f}", f"{r.ratio:.2f}",
+             "" if r.full.dask_seconds is None else f"{r.full.dask_seconds:.1f}",
+             f"{r.floor.peak_rss_mb:,.0f}", f"{r.full.peak_rss_mb:,.0f}"] for r in rows]
+    grow_head = ["span", "size", "× px·dates", "floor time k", "full time k",
+                 "floor mem k", "full mem k"]
+    grow = []
+    for span in dict.fromkeys(r.span for r in rows):
+        same = sorted((r for r in rows if r.span == span), key=lambda r: r.size)
+        for lo, hi in pairwise(same):
+            n = hi.pixel_dates / lo.pixel_dates
+
+            def k(a: float, b: float, n: float = n) -> str:
+                return f"{math.log(b / a) / math.log(n):.2f}" if a > 0 and b > 0 else ""
+
+            grow.append([span, f"{lo.size}→{hi.size}", f"{n:.1f}",
+                         k(lo.floor.seconds, hi.floor.seconds),
+                         k(lo.full.seconds, hi.full.seconds),
+                         k(lo.floor.peak_rss_mb, hi.floor.peak_rss_mb),
+                         k(lo.full.peak_rss_mb, hi.full.peak_rss_mb)])
+    note = ("k: cost ∝ (pixels × dates)^k between consecutive sizes (1 = linear). Peak MB "
+            "includes the interpreter and libraries (start-of-work RSS: floor "
+            + ", ".join(f"{r.floor.start_rss_mb:.0f}" for r in rows[:1])
+            + " MB, full " + ", ".join(f"{r.full.start_rss_mb:.0f}" for r in rows[:1])
+            + " MB).")
+    return "\n".join([*_render(head, body, markdown), "", *_render(grow_head, grow, markdown),
+                      "", note])
+
+
+def _render(head: list[str], body: list[list[str]], markdown: bool) -> list[str]:
+    if markdown:
+        return ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|",
+                *("| " + " | ".join(r) + " |" for r in body)]
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
+              for i, h in enumerate(head)]
+    return ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
+            for row in [head, *body]]
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    m = sub.add_parser("measure", help="(internal) one measurement; prints JSON")
+    m.add_argument("mode", choices=["floor", "full"])
+    m.add_argument("pipeline", type=Path)
+    m.add_argument("--scheduler", default=None)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024],
+                        help="scene sizes, px per side (default: 256 512 1024)")
+    parser.add_argument("--spans", nargs="+", choices=list(SPANS), default=list(SPANS),
+                        help="date spans (default: 6m 1y)")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/geomon-bench"),
+                        help="folder for generated scenes and runs (default: /tmp/geomon-bench)")
+    parser.add_argument("--scenario", default="seguela")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chunk-px", type=int, default=1024,
+                        help="dask chunk side, as compute.chunk_px (default: 1024)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each cell N times and keep the median time")
+    parser.add_argument("--scheduler", default=None,
+                        help="run both on this dask scheduler (memory then excludes workers)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args(argv)
+
+    if args.command == "measure":
+        result = measure(args.mode, args.pipeline, args.scheduler)
+        print(json.dumps(asdict(result)))
+        return 0
+
+    cache = args.cache.resolve()
+    rows = []
+    for size in args.sizes:
+        scene = scene_for(cache, args.scenario, args.seed, size)
+        for span in args.spans:
+            pipe = write_pipeline(cache / "work" / f"{size}px-{span}", scene, args.scenario,
+                                  size, span, args.chunk_px)
+            runs: dict[str, list[Measurement]] = {"floor": [], "full": []}
+            for _ in range(args.repeat):
+                for mode in ("floor", "full"):  # interleaved: drift hits both alike
+                    runs[mode].append(measure_in_subprocess(mode, pipe, args.scheduler))
+            row = Row(size=size, span=span, floor=_median(runs["floor"]),
+                      full=_median(runs["full"]))
+            print(f"{size} px {span}: floor {row.floor.seconds:.1f} s, full "
+                  f"{row.full.seconds:.1f} s ({row.ratio:.2f}×)", file=sys.stderr, flush=True)
+            rows.append(row)
+    print(format_table(rows, markdown=args.markdown))
+    if args.json:
+        args.json.write_text(json.dumps([{**asdict(r), "pixel_dates": r.pixel_dates,
+                                          "ratio": r.ratio} for r in rows], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
