@@ -46,7 +46,6 @@ from typing import Any
 #: quarter is the baseline, so "6m" assesses 2024Q2 and "1y" assesses 2024Q2–Q4.
 SPANS: dict[str, tuple[str, str]] = {"6m": ("2024-01-01", "2024-06-30"),
                                      "1y": ("2024-01-01", "2024-12-31")}
-ASSESSED_START = "2024-04-01"
 SCENE_YEAR = ("2024-01-01", "2024-12-31")
 
 
@@ -99,35 +98,13 @@ def scene_for(cache: Path, scenario: str, seed: int, size: int) -> Any:
     return scene
 
 
-def write_pipeline(work: Path, scene: Any, scenario: str, size: int, span: str,
-                   chunk_px: int) -> Path:
-    """An AOI over the scene (its footprint, inset) and a pipeline file for ``span``."""
-    import yaml
-    from shapely.geometry import mapping
+def write_pipeline(work: Path, scene: Any, span: str, chunk_px: int) -> Path:
+    """An AOI over the scene and a pipeline file for ``span`` (see geomon.benchmark)."""
+    from geomon.benchmark import write_scene_pipeline
 
-    from geomon.sample import scene_footprint
-
-    aoi_id = f"bench-{size}"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "aoi").mkdir(exist_ok=True)
-    props = {"id": aoi_id, "name": f"benchmark {size} px", "country": "CIV",
-             "deposit_type": "alluvial", "catchment": "simulated",
-             "notes": "footprint of a generated benchmark scene", "parameters": {}}
-    geometry = mapping(scene_footprint(scenario, size).buffer(-0.0003))
-    (work / "aoi" / f"{aoi_id}.geojson").write_text(json.dumps(
-        {"type": "Feature", "properties": props, "geometry": geometry}))
-    doc = {
-        "name": f"bench-{size}-{span}", "aoi": aoi_id, "aoi_dir": "aoi",
-        "start": ASSESSED_START, "end": SPANS[span][1], "period": "quarter",
-        "baseline_periods": 1,
-        "source": {"kind": "stac", "catalog": str(scene.catalog), "max_cloud_cover": 100},
-        "estimate": {"enabled": False},
-        "compute": {"chunk_px": chunk_px},
-        "outputs": "runs",
-    }
-    path = work / f"{span}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
+    first, last = SPANS[span]
+    return write_scene_pipeline(work, scene, name=f"bench-{scene.size}-{span}", start=first,
+                                end=last, compute={"chunk_px": chunk_px})
 
 
 # -- one measurement, in its own process ---------------------------------------------------------
@@ -299,8 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for size in args.sizes:
         scene = scene_for(cache, args.scenario, args.seed, size)
         for span in args.spans:
-            pipe = write_pipeline(cache / "work" / f"{size}px-{span}", scene, args.scenario,
-                                  size, span, args.chunk_px)
+            pipe = write_pipeline(cache / "work" / f"{size}px-{span}", scene, span,
+                                  args.chunk_px)
             runs: dict[str, list[Measurement]] = {"floor": [], "full": []}
             for _ in range(args.repeat):
                 for mode in ("floor", "full"):  # interleaved: drift hits both alike

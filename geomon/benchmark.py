@@ -24,7 +24,13 @@ from geomon.scoring import Score, score_run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SCORING_SEEDS", "TUNING_SEEDS", "format_table", "run_accuracy"]
+__all__ = [
+    "SCORING_SEEDS",
+    "TUNING_SEEDS",
+    "format_table",
+    "run_accuracy",
+    "write_scene_pipeline",
+]
 
 TUNING_SEEDS = tuple(range(1, 11))
 SCORING_SEEDS = (101, 102)
@@ -42,7 +48,7 @@ def run_accuracy(
 ) -> list[Score]:
     """Generate (or reuse), run and score every scenario × seed × method; write ``results.json``."""
     from geomon.pipeline import run_pipeline
-    from geomon.sample import generate_scene, load_scene, scene_footprint
+    from geomon.sample import generate_scene, load_scene
 
     out = Path(out).resolve()
     scores = []
@@ -56,11 +62,9 @@ def run_accuracy(
                 scene = generate_scene(root, scenario=scenario, seed=seed, size=size,
                                        start=start, end=end)
             work = out / "work" / f"{scenario}-{seed}"
-            aoi_id = f"bench-{scenario}-{seed}"
-            _write_aoi(work / "aoi" / f"{aoi_id}.geojson", aoi_id,
-                       scene_footprint(scenario, size).buffer(-0.0003))
             for method in methods:
-                pipe = _write_pipeline(work, aoi_id, scene.catalog, method, start, end)
+                pipe = write_scene_pipeline(work, scene, name=f"{scenario}-{seed}-{method}",
+                                            start=start, end=end, detection={"method": method})
                 result = run_pipeline(pipe)
                 score = score_run(result.run_dir, root, method=method)
                 log.info("%s seed %d %s: F1 %.3f", scenario, seed, method, score.f1)
@@ -69,34 +73,48 @@ def run_accuracy(
     return scores
 
 
-def _write_aoi(path: Path, aoi_id: str, geometry) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    props = {"id": aoi_id, "name": f"benchmark {aoi_id}", "country": "CIV",
-             "deposit_type": "alluvial", "catchment": "simulated",
-             "notes": "footprint of a generated benchmark scene", "parameters": {}}
-    path.write_text(json.dumps({"type": "Feature", "properties": props,
-                                "geometry": mapping(geometry)}))
+def write_scene_pipeline(
+    work: Path,
+    scene,
+    *,
+    name: str,
+    start: str,
+    end: str,
+    detection: dict | None = None,
+    compute: dict | None = None,
+) -> Path:
+    """An AOI over ``scene`` (its footprint, inset 30 m) and a quarterly pipeline file in ``work``.
 
-
-def _write_pipeline(work: Path, aoi_id: str, catalog: Path, method: str, start: str,
-                    end: str) -> Path:
+    The first quarter from ``start`` is the baseline; assessed quarters run to ``end``. Runs
+    are written under ``work/runs``. Used by the accuracy and the speed benchmarks alike.
+    """
     from datetime import date, timedelta
 
     from geomon.config import make_periods
+    from geomon.sample import scene_footprint
 
+    aoi_id = f"bench-{scene.scenario}-{scene.seed}-{scene.size}"
+    props = {"id": aoi_id, "name": f"benchmark {aoi_id}", "country": "CIV",
+             "deposit_type": "alluvial", "catchment": "simulated",
+             "notes": "footprint of a generated benchmark scene", "parameters": {}}
+    footprint = scene_footprint(scene.scenario, scene.size).buffer(-0.0003)
+    (work / "aoi").mkdir(parents=True, exist_ok=True)
+    (work / "aoi" / f"{aoi_id}.geojson").write_text(json.dumps(
+        {"type": "Feature", "properties": props, "geometry": mapping(footprint)}))
     first = date.fromisoformat(start)
     assessed_start = make_periods(first, first, "quarter")[0].end + timedelta(days=1)
     doc = {
-        "name": f"{aoi_id}-{method}", "aoi": aoi_id, "aoi_dir": "aoi",
+        "name": name, "aoi": aoi_id, "aoi_dir": "aoi",
         "start": assessed_start.isoformat(), "end": end, "period": "quarter",
         "baseline_periods": 1,
-        "source": {"kind": "stac", "catalog": str(catalog), "collection": "sentinel-2-l2a",
+        "source": {"kind": "stac", "catalog": str(scene.catalog), "collection": "sentinel-2-l2a",
                    "max_cloud_cover": 100},
-        "detection": {"method": method},
+        "detection": detection or {},
         "estimate": {"enabled": False},
+        "compute": compute or {},
         "outputs": "runs",
     }
-    path = work / f"{method}.yaml"
+    path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.servers import RangeRequestHandler, free_port
+from tests.integration.servers import RangeRequestHandler, free_port, serve_in_thread
 
 __all__ = ["Faults", "fault_proxy", "faulty_http_server"]
 
@@ -135,16 +135,8 @@ def faulty_http_server(directory: str | Path, faults: Faults, port: int | None =
             self.end_headers()
             return io.BytesIO(data[first:last + 1])
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_in_thread(Handler, port) as url:
+        yield url
 
 
 @contextmanager

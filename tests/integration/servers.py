@@ -93,16 +93,10 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def range_http_server(directory: str | Path, port: int | None = None) -> Iterator[str]:
-    """Serve ``directory`` over HTTP on 127.0.0.1 in a background thread; yields the base URL."""
-    port = port or free_port()
-    directory = str(directory)
-
-    class Handler(RangeRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=directory, **kwargs)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+def serve_in_thread(handler: type[http.server.BaseHTTPRequestHandler], port: int
+                    ) -> Iterator[str]:
+    """Run an HTTP server with ``handler`` on 127.0.0.1:``port`` in a thread; yield its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -112,6 +106,20 @@ def range_http_server(directory: str | Path, port: int | None = None) -> Iterato
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def range_http_server(directory: str | Path, port: int | None = None) -> Iterator[str]:
+    """Serve ``directory`` over HTTP on 127.0.0.1 in a background thread; yields the base URL."""
+    port = port or free_port()
+    directory = str(directory)
+
+    class Handler(RangeRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=directory, **kwargs)
+
+    with serve_in_thread(Handler, port) as url:
+        yield url
 
 
 def rustac_binary() -> str | None:
