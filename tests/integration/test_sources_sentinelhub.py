@@ -27,7 +27,7 @@ from geomon.errors import GeomonError
 from geomon.sources import make_source
 from tests.integration.conftest import RUN_OK
 from tests.integration.faults import Faults
-from tests.integration.servers import free_port
+from tests.integration.servers import free_port, serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -137,15 +137,8 @@ class ShEmulator:
 
         @contextmanager
         def running():
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-            server.daemon_threads = True
-            t = threading.Thread(target=server.serve_forever, daemon=True)
-            t.start()
-            try:
-                yield f"http://127.0.0.1:{server.server_address[1]}"
-            finally:
-                server.shutdown()
-                server.server_close()
+            with serve_in_thread(Handler, free_port()) as url:
+                yield url.rstrip("/")
 
         return running()
 
