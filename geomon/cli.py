@@ -23,11 +23,12 @@ EXIT_PARTIAL = 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors (for cron).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one JSON object per line, for schedulers.")
-def cli(verbose: int, quiet: bool, log_format: str) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
     """geomon: watch artisanal diamond-mining areas from Sentinel-2.
 
     \b
@@ -40,6 +41,7 @@ def cli(verbose: int, quiet: bool, log_format: str) -> None:
 
     configure_logging(level=logging.DEBUG if verbose > 1 else logging.INFO, fmt=log_format,
                       quiet=quiet)
+    ctx.obj = {"quiet": quiet}
 
 
 @cli.command()
@@ -50,7 +52,8 @@ def cli(verbose: int, quiet: bool, log_format: str) -> None:
               help="Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 "
                    "(default: DASK_SCHEDULER_ADDRESS, the pipeline's compute.scheduler, or "
                    "local threads).")
-def run(pipeline: Path, progress: bool | None, scheduler: str | None) -> None:
+@click.pass_context
+def run(ctx: click.Context, pipeline: Path, progress: bool | None, scheduler: str | None) -> None:
     """Run the assessment defined in PIPELINE (a YAML file) and write a new run folder.
 
     Exit status: 0 success, 3 partial (some periods degraded by too few clear views or unreadable
@@ -60,15 +63,18 @@ def run(pipeline: Path, progress: bool | None, scheduler: str | None) -> None:
 
     result = run_pipeline(pipeline, progress=sys.stderr.isatty() if progress is None else progress,
                           scheduler=scheduler)
+    quiet = ctx.obj["quiet"]  # cron: say nothing on success; the exit status tells
     last = result.areas[-1]
-    click.echo(f"run complete: {result.run_dir}")
-    click.echo(f"  {result.n_sites} digging sites; {last.period}: {last.new_ha:.2f} ha new, "
-               f"{last.active_ha:.2f} ha active")
-    click.echo(f"  report:     {result.run_dir / 'report.html'}")
-    click.echo(f"  detections: {result.run_dir / 'detections.geojson'}")
+    if not quiet:
+        click.echo(f"run complete: {result.run_dir}")
+        click.echo(f"  {result.n_sites} digging sites; {last.period}: {last.new_ha:.2f} ha new, "
+                   f"{last.active_ha:.2f} ha active")
+        click.echo(f"  report:     {result.run_dir / 'report.html'}")
+        click.echo(f"  detections: {result.run_dir / 'detections.geojson'}")
     if result.degraded_periods:
-        click.echo(f"  degraded periods (too few clear observations): "
-                   f"{', '.join(result.degraded_periods)}")
+        if not quiet:
+            click.echo(f"  degraded periods (too few clear observations): "
+                       f"{', '.join(result.degraded_periods)}")
         sys.exit(EXIT_PARTIAL)
 
 
