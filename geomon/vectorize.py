@@ -97,8 +97,10 @@ def vectorize(
     # share of each patch that survives an opening 3 px (30 m) wide: near 0 for roads and tracks
     body = ndimage.binary_opening(footprint, structure=np.ones((3, 3), bool))
     body_share = np.bincount(labels[body], minlength=n + 1) / np.maximum(sizes, 1)
-    linear = (body_share < 0.3) & (sizes >= min_px)
+    thin = body_share < 0.3
     polys = _polygons(labels, transform)
+    roads = {lab: g for lab, g in polys.items()
+             if sizes[lab] >= min_px and (thin[lab] or _is_linear(g))}
 
     rows, keep = [], np.zeros(n + 1, bool)
     for lab in range(1, n + 1):
@@ -106,9 +108,9 @@ def vectorize(
             continue
         if not seen_starting[lab] and sizes[lab] < min_old_px:
             continue
-        geom = polys[lab]
-        if linear[lab] or _is_linear(geom):
+        if lab in roads:
             continue
+        geom = polys[lab]
         seen = [i for i in range(len(periods)) if active[i, lab]]
         if last_counts[1][lab] + last_counts[2][lab] > 0:
             status = "active"
@@ -145,11 +147,9 @@ def vectorize(
         cumulative += new_ha
         areas.append(PeriodArea(label, start, end, new_ha, active_ha, cumulative))
 
-    roads = [g for lab, g in polys.items()
-             if sizes[lab] >= min_px and (linear[lab] or _is_linear(g))]
     confounders = _confounders(
         confounder, footprint & kept, transform=transform, crs=crs, periods=periods,
-        aoi_id=aoi_id, min_px=min_px, roads=roads,
+        aoi_id=aoi_id, min_px=min_px, roads=list(roads.values()),
     )
     return Sites(mining=mining, confounders=confounders, areas=areas)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,14 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from geomon.testing import free_port
+
 __all__ = ["free_port", "range_http_server", "rustac_binary", "rustac_server", "wait_for_http"]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
