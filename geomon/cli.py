@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -52,9 +52,19 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
               help="Dask scheduler to run on, e.g. tcp://10.0.0.5:8786 "
                    "(default: DASK_SCHEDULER_ADDRESS, the pipeline's compute.scheduler, or "
                    "local threads).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Assess from this date instead of the pipeline's start (YYYY-MM-DD).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Assess up to this date instead of the pipeline's end (YYYY-MM-DD).")
+@click.option("--rerun", is_flag=True,
+              help="Compute every period again instead of reusing earlier runs' composites.")
 @click.pass_context
-def run(ctx: click.Context, pipeline: Path, progress: bool | None, scheduler: str | None) -> None:
+def run(ctx: click.Context, pipeline: Path, progress: bool | None, scheduler: str | None,
+        since: datetime | None, until: datetime | None, rerun: bool) -> None:
     """Run the assessment defined in PIPELINE (a YAML file) and write a new run folder.
+
+    Periods whose composites an earlier run made from the same imagery and settings are reused;
+    only new or changed periods are read and computed.
 
     Exit status: 0 success, 3 partial (some periods degraded by too few clear views or unreadable
     assets), 2 bad input, 1 failure.
@@ -62,7 +72,8 @@ def run(ctx: click.Context, pipeline: Path, progress: bool | None, scheduler: st
     from geomon.pipeline import run_pipeline
 
     result = run_pipeline(pipeline, progress=sys.stderr.isatty() if progress is None else progress,
-                          scheduler=scheduler)
+                          scheduler=scheduler, since=since.date() if since else None,
+                          until=until.date() if until else None, rerun=rerun)
     quiet = ctx.obj["quiet"]  # cron: say nothing on success; the exit status tells
     last = result.areas[-1]
     if not quiet:

@@ -5,7 +5,7 @@ A pipeline file (``pipelines/*.yaml``) defines one assessment::
     name: seguela-quarterly
     aoi: seguela
     start: 2024-04-01
-    end: 2024-12-31
+    end: 2024-12-31        # or "latest": the end of the last complete period (for cron)
     period: quarter
     source:
       kind: stac
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geomon.errors import GeomonError
 
-__all__ = ["Period", "Pipeline", "load_pipeline", "make_periods"]
+__all__ = ["Period", "Pipeline", "latest_complete_end", "load_pipeline", "make_periods"]
 
 
 class _Strict(BaseModel):
@@ -183,7 +183,14 @@ class EstimateConfig(_Strict):
 class ComputeConfig(_Strict):
     """How the work is run."""
 
-    chunk_px: int = Field(1024, ge=64, le=8192)
+    chunk_px: int = Field(1024, ge=64, le=8192, description="dask chunk side when reading, px")
+    tile_px: int = Field(
+        1024, ge=32, le=16384,
+        description="largest tile side, px: areas larger than a tile are processed tile by tile",
+    )
+    cache: bool = Field(
+        True, description="keep per-period composites under <outputs>/.cache and reuse them"
+    )
     scheduler: str | None = Field(None, description="dask scheduler address, tcp://HOST:PORT")
 
 
@@ -209,6 +216,17 @@ class Pipeline(_Strict):
     outputs: Path = Path("outputs")
     path: Path | None = Field(None, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _latest(cls, raw: Any) -> Any:
+        """``end: latest``: the end of the last period complete before today (for cron)."""
+        if isinstance(raw, dict) and raw.get("end") == "latest":
+            kind = raw.get("period", "quarter")
+            if kind not in ("month", "quarter"):
+                raise ValueError("end: latest needs period: month or quarter")
+            raw = {**raw, "end": latest_complete_end(kind, date.today())}
+        return raw
+
     @field_validator("end")
     @classmethod
     def _not_future(cls, v: date) -> date:
@@ -223,6 +241,18 @@ class Pipeline(_Strict):
         if self.period == "custom" and not self.custom_periods:
             raise ValueError("period 'custom' needs custom_periods: [[start, end], ...]")
         return self
+
+    def with_dates(self, start: date | None = None, end: date | None = None) -> Pipeline:
+        """The same assessment over other dates (``geomon run --since/--until``), validated."""
+        if start is None and end is None:
+            return self
+        update = {"start": start or self.start, "end": end or self.end}
+        if update["end"] > date.today():
+            raise GeomonError(f"end date {update['end']} is in the future", field="--until")
+        if update["end"] < update["start"]:
+            raise GeomonError(f"end {update['end']} is before start {update['start']}",
+                              field="--since/--until")
+        return self.model_copy(update=update)
 
     def periods(self) -> list[Period]:
         """The assessed periods, from ``start`` to ``end``."""
@@ -256,6 +286,18 @@ class Period:
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
+
+
+def latest_complete_end(kind: str, today: date) -> date:
+    """The last day of the last ``kind`` period that ended before ``today``.
+
+    >>> latest_complete_end("quarter", date(2026, 11, 28))
+    datetime.date(2026, 9, 30)
+    >>> latest_complete_end("month", date(2026, 12, 1))
+    datetime.date(2026, 11, 30)
+    """
+    current = make_periods(today, today, kind)[0]
+    return current.start - timedelta(days=1)
 
 
 def make_periods(

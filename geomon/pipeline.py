@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import logging
+import shutil
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,12 +21,14 @@ from typing import Any
 import dask
 import numpy as np
 import rasterio.features
+import xarray as xr
 from affine import Affine
-from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
+from odc.geo.xr import xr_coords
 from rasterio.errors import NotGeoreferencedWarning
 
 from geomon.aoi import AOI, load_aoi
 from geomon.assessment import Assessment
+from geomon.cache import CompositeCache
 from geomon.cluster import dask_client, scheduler_summary
 from geomon.composite import period_composites
 from geomon.config import Period, Pipeline, load_pipeline
@@ -41,8 +44,10 @@ from geomon.export import (
 )
 from geomon.history import record_failed, record_finished
 from geomon.mask import clear_sky
+from geomon.progress import Progress, checkpoint
 from geomon.runs import RunDir, software_versions, write_json, write_text
 from geomon.sources import Cube, make_source
+from geomon.tiles import Tile, tile_grid
 from geomon.vectorize import PeriodArea, Sites, fill_pits, vectorize
 
 log = logging.getLogger(__name__)
@@ -64,7 +69,8 @@ class RunResult:
     degraded_periods: list[str] = field(default_factory=list)
 
 
-def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | None = None
+def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | None = None,
+                 since: date | None = None, until: date | None = None, rerun: bool = False
                  ) -> RunResult:
     """Run the assessment a pipeline file defines; return where its results are.
 
@@ -72,49 +78,142 @@ def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | N
     run index ``<outputs>/runs.sqlite`` (see :mod:`geomon.history`). Dask work runs on
     ``scheduler`` (an address), else ``DASK_SCHEDULER_ADDRESS``, else the pipeline's
     ``compute.scheduler``, else local threads (see :func:`geomon.cluster.dask_client`).
+
+    Composites of periods an earlier run already made from the same acquisitions and settings
+    are reused (see :mod:`geomon.cache`); ``rerun`` computes them all again. ``since`` and
+    ``until`` replace the pipeline's ``start`` and ``end``.
     """
-    pipe = load_pipeline(path)
+    pipe = load_pipeline(path).with_dates(since, until)
     aoi = load_aoi(pipe.aoi, directory=pipe.aoi_dir, max_area_km2=pipe.max_aoi_km2)
     started = datetime.now(UTC)
     run = RunDir.create(pipe.outputs, pipe.name, now=started)
     log.info("run %s of %s over %s", run.run_id, pipe.name, aoi.id)
     try:
         with dask_client(scheduler, fallback=pipe.compute.scheduler):
-            result = _assess(pipe, aoi, run, started, progress=progress)
+            result = _assess(pipe, aoi, run, started, progress=progress, rerun=rerun)
     except BaseException as exc:
         run.discard()
         record_failed(pipe.outputs, pipeline=pipe.name, run_id=run.run_id, aoi=aoi.id,
                       started=started, error=exc)
         raise
+    checkpoint("finished")
     record_finished(pipe.outputs, result.run_dir)
     return result
 
 
-def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progress: bool
-            ) -> RunResult:
+def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progress: bool,
+            rerun: bool = False) -> RunResult:
     baseline, periods = pipe.baseline(), pipe.periods()
     every = [*baseline, *periods]
     cube = make_source(pipe.source).load(
         aoi, every[0].start, every[-1].end, chunk_px=pipe.compute.chunk_px
     )
-    clear = clear_sky(
-        cube.data,
-        buffer_px=2 * pipe.mask.cloud_buffer_px,  # config is in 20 m SCL pixels; grid is 10 m
-        keep_bright_ground=pipe.mask.keep_bright_ground,
-    )
     detector = make_detector(pipe.detection)
-    comps = period_composites(cube.data, clear, every, bands=COMPOSITE_BANDS,
-                              fractions=detector.observation_layers(cube.data))
-    det = detector.detect(comps, n_baseline=len(baseline))
-    log.info("computing %d periods on a %d x %d grid", len(every), comps.sizes["y"],
-             comps.sizes["x"])
-    with _progress(progress), warnings.catch_warnings():
+    grid = cube.data.odc.geobox
+    tiles = tile_grid(grid.shape.yx, tile_px=pipe.compute.tile_px)
+    log.info("%d periods on a %d x %d grid in %d tile(s)", len(every), *grid.shape.yx, len(tiles))
+    with warnings.catch_warnings():
         # pixels never seen clearly in a period have an all-NaN median: expected, counted apart
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
-        state, conf, score, composites = dask.compute(
-            det.state.data, det.confounder.data, det.score.data, comps
-        )
+        comps, reuse = _composites(pipe, aoi, cube, detector, every, tiles, rerun=rerun,
+                                   progress=progress, scratch=run.path(".composites"))
+        det = detector.detect(comps, n_baseline=len(baseline))
+        # detection reads the stored composites: local threads, also when imagery was read on
+        # a cluster (its workers need not see this machine's disk)
+        with dask.config.set(scheduler="threads"):
+            state, conf, score = dask.compute(det.state.data, det.confounder.data,
+                                              det.score.data)
+            return _finish(pipe, aoi, run, started, cube=cube, comps=comps, state=state,
+                           conf=conf, score=score, baseline=baseline, periods=periods,
+                           reuse=reuse)
+
+
+def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list[Period],
+                tiles: list[Tile], *, rerun: bool, progress: bool, scratch: Path
+                ) -> tuple[xr.Dataset, dict[str, Any]]:
+    """Per-period composites of every tile: reused from the cache, or computed and stored.
+
+    Each (period, tile) is computed on its own and stored as soon as it is done (see
+    :mod:`geomon.cache`), so a run that dies part way loses at most the one in progress. A tile
+    is read with a halo as wide as the cloud buffer, so masks match those of the whole grid.
+    Returns the lazy composites of the whole grid (dims ``period, y, x``) and what was reused.
+    """
+    grid = cube.data.odc.geobox
+    shape = grid.shape.yx
+    buffer_px = 2 * pipe.mask.cloud_buffer_px  # config is in 20 m SCL pixels; grid is 10 m
+    # with the cache off, composites live in the run's work folder until the run is written
+    root = Path(pipe.outputs) / ".cache" / "composites" if pipe.compute.cache else scratch
+    cache = CompositeCache(root, _fingerprint(pipe, aoi, grid))
+    keys = {p.label: cache.key(p, _in_period(cube, p)) for p in every}
+    todo = [(t, [p for p in every if rerun or not cache.has(keys[p.label], t)]) for t in tiles]
+    total = sum(len(m) for _, m in todo)
+    reuse = {"tiles": len(tiles), "period_tiles": len(tiles) * len(every),
+             "reused": len(tiles) * len(every) - total, "computed": total,
+             "cache": str(cache.root) if pipe.compute.cache else None}
+    log.info("composites: %d of %d (period, tile) reused, %d to compute", reuse["reused"],
+             reuse["period_tiles"], total)
+    bar = Progress(total, "composites", enabled=progress)
+    for tile, missing in todo:
+        if not missing:
+            continue
+        window = tile.read(buffer_px, shape)
+        ds = cube.window(tile.geobox(grid, window))
+        clear = clear_sky(ds, buffer_px=buffer_px,
+                          keep_bright_ground=pipe.mask.keep_bright_ground)
+        layers = detector.observation_layers(ds)
+        core = tile.core_in(window)
+        for p in missing:
+            lazy = period_composites(ds, clear, [p], bands=COMPOSITE_BANDS, fractions=layers)
+            (done,) = dask.compute(lazy.isel(period=0, y=core[0], x=core[1], drop=True))
+            # an asset that failed while being read changes what the period was made of
+            keys[p.label] = cache.key(p, _in_period(cube, p))
+            cache.put(keys[p.label], tile, done)
+            checkpoint("composite")
+            bar.step(f"{tile.name} {p.label}")
+    bar.close()
+    comps = cache.open([keys[p.label] for p in every], tiles,
+                       coords=xr_coords(grid, crs_coord_name="spatial_ref"))
+    acquisitions = [int(np.sum((cube.data.time.values >= np.datetime64(p.start))
+                               & (cube.data.time.values < np.datetime64(p.end)
+                                  + np.timedelta64(1, "D")))) for p in every]
+    return comps.assign_coords(n_acquisitions=("period", acquisitions)), reuse
+
+
+def _in_period(cube: Cube, p: Period) -> list[dict[str, Any]]:
+    """The acquisitions of ``p`` and the assets of it that could not be read."""
+    lo, hi = p.start.isoformat(), p.end.isoformat()
+    used = [{"id": it["id"], "datetime": it["datetime"]} for it in cube.items
+            if lo <= (it["datetime"] or "")[:10] <= hi]
+    skipped = [{"id": f"skipped:{s.get('id')}:{s.get('asset')}", "datetime": s.get("datetime")}
+               for s in cube.skipped if lo <= (s.get("datetime") or "")[:10] <= hi]
+    return used + skipped
+
+
+def _fingerprint(pipe: Pipeline, aoi: AOI, grid: Any) -> dict[str, Any]:
+    """What shapes a composite besides its period (see :mod:`geomon.cache`); no secrets."""
+    from geomon.sources._redact import redact_url
+
+    source = pipe.source.model_dump(mode="json", exclude={"retries", "backoff_s", "timeout_s",
+                                                          "max_items", "cache_dir"})
+    if source.get("url"):
+        source["url"] = redact_url(source["url"])
+    return {
+        "grid": {"crs": str(grid.crs), "affine": list(grid.affine)[:6],
+                 "shape": list(grid.shape.yx)},
+        "tile_px": pipe.compute.tile_px, "chunk_px": pipe.compute.chunk_px,
+        "bands": list(COMPOSITE_BANDS), "source": source,
+        "mask": pipe.mask.model_dump(mode="json"),
+        "detection": pipe.detection.model_dump(mode="json"),
+        "geomon": software_versions().get("geomon"),
+    }
+
+
+def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: Cube,
+            comps: xr.Dataset, state: np.ndarray, conf: np.ndarray, score: np.ndarray,
+            baseline: list[Period], periods: list[Period], reuse: dict[str, Any]) -> RunResult:
+    every = [*baseline, *periods]
+    composites = comps
     geobox = cube.data.odc.geobox
     transform, crs = geobox.affine, aoi.crs
     inside = rasterio.features.geometry_mask(
@@ -160,7 +259,9 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
         estimate=estimate,
         composites=composites, state=state, confounder=conf, transform=transform, crs=crs,
     ), run)
-    _write_manifest(run, pipe, aoi, cube, quality, started)
+    shutil.rmtree(run.path(".composites"), ignore_errors=True)
+    _write_manifest(run, pipe, aoi, cube, quality, started, reuse)
+    checkpoint("outputs")
     final = run.finish()
     log.info("run complete: %s", final)
     return RunResult(run_dir=final, pipeline=pipe.name, aoi=aoi.id, areas=sites.areas,
@@ -188,16 +289,6 @@ def _apply_reviews(sites: Sites, pipe: Pipeline, aoi: AOI, run: RunDir, state: n
                      min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
                      min_old_site_ha=pipe.detection.min_old_site_ha)
     return sites, kept.areas
-
-
-def _progress(enabled: bool):
-    from contextlib import nullcontext
-
-    if not enabled:
-        return nullcontext()
-    from dask.diagnostics import ProgressBar
-
-    return ProgressBar(minimum=1.0)
 
 
 def _quality(every: Sequence[Period], composites: Any, inside: np.ndarray, cube: Cube,
@@ -267,7 +358,8 @@ def _estimate(pipe: Pipeline, aoi: AOI, areas: list[PeriodArea], run: RunDir) ->
 
 
 def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
-                    quality: list[dict[str, Any]], started: datetime) -> None:
+                    quality: list[dict[str, Any]], started: datetime,
+                    reuse: dict[str, Any]) -> None:
     src = Path(pipe.path) if pipe.path else None
     manifest = {
         "run_id": run.run_id,
@@ -282,6 +374,7 @@ def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
         "periods": quality,
         "items_total": len(cube.items),
         "skipped_assets": cube.skipped,
+        "composites": reuse,
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "outputs": run.checksums(),

@@ -31,6 +31,7 @@ from geomon.report.maps import (
     make_backdrop,
     period_figure,
     period_title,
+    preview_data_uri,
     save_figure,
 )
 from geomon.report.pdf import write_pdf
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Before/after maps are made for this many of the largest sites (any other: ``geomon map``).
 N_SITE_PAIRS = 3
-#: Resolution of the maps embedded in the HTML report (the files in maps/ are 300 dpi).
-HTML_MAP_DPI = 100
+#: Resolution of the map files in maps/, and of their previews embedded in the HTML report.
+MAP_DPI, HTML_MAP_DPI = 300, 100
 
 
 def write_products(result: Assessment, run: RunDir) -> None:
@@ -63,8 +64,8 @@ def write_products(result: Assessment, run: RunDir) -> None:
     images: dict[str, Any] = {"period_maps": {}, "site_pairs": []}
     for label, (backdrop, layers, title) in maps.items():
         fig = period_figure(backdrop, layers, title=title, attribution=ctx["attribution"])
-        save_figure(fig, run.path("maps", label), close=False)
-        images["period_maps"][label] = figure_data_uri(fig, fmt="jpeg", dpi=HTML_MAP_DPI)
+        png, _ = save_figure(fig, run.path("maps", label))
+        images["period_maps"][label] = preview_data_uri(png, scale=HTML_MAP_DPI / MAP_DPI)
     images["area_chart"] = figure_data_uri(area_figure(ctx["areas"]))
     images["quality_chart"] = figure_data_uri(quality_figure(ctx["quality"]))
 
@@ -76,10 +77,10 @@ def write_products(result: Assessment, run: RunDir) -> None:
     for row in ctx["largest"][:N_SITE_PAIRS]:
         pair = site_pair(run.work, periods, site=row["id"], period=labels[-1])
         fig = pair.figure()
-        paths = save_figure(fig, run.path("maps", pair.name), close=False)
+        png, _ = save_figure(fig, run.path("maps", pair.name))
         images["site_pairs"].append({"site": pair.site, "period": pair.period,
-                                     "file": f"maps/{paths[0].name}",
-                                     "uri": figure_data_uri(fig, fmt="jpeg", dpi=HTML_MAP_DPI)})
+                                     "file": f"maps/{png.name}",
+                                     "uri": preview_data_uri(png, scale=HTML_MAP_DPI / MAP_DPI)})
         pairs.append(pair)
 
     write_text(run.path("report.html"), render_html(ctx, images))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 import xarray as xr
+from odc.geo.geobox import GeoBox
 
 from geomon.aoi import AOI
 
@@ -23,12 +25,24 @@ class Cube:
     ``items`` lists, per item used, its id, datetime, cloud cover, platform and processing
     baseline, for the manifest. ``skipped`` lists the assets that could not be read after
     retries (``id``, ``asset``, ``datetime``, ``reason``); read failures met while the cube is
-    computed are appended to it, so read it after computing.
+    computed are appended to it, so read it after computing. ``loader`` loads the same
+    acquisitions onto another grid (a window of the AOI's), with no new search or asset check:
+    what :meth:`window` calls to process an AOI tile by tile.
     """
 
     data: xr.Dataset
     items: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    loader: Callable[[GeoBox], xr.Dataset] | None = field(default=None, repr=False)
+
+    def window(self, geobox: GeoBox) -> xr.Dataset:
+        """The same acquisitions, lazily, on ``geobox`` (a window of ``data``'s grid)."""
+        if self.loader is None:
+            from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
+
+            bbox = self.data.odc.geobox.overlap_roi(geobox)
+            return self.data.isel(y=bbox[0], x=bbox[1])
+        return self.loader(geobox)
 
 
 class Source(Protocol):

@@ -16,6 +16,8 @@ from typing import Any
 import odc.stac
 import pystac
 import rasterio
+import xarray as xr
+from odc.geo.geobox import GeoBox
 
 from geomon.aoi import AOI
 from geomon.errors import GeomonError
@@ -102,30 +104,34 @@ def load_items(
     # S2 L2A is uint16 DN (uint8 SCL) with nodata 0, also where a provider does not declare it
     kinds = {k: {"data_type": "uint8" if b == SCL else "uint16", "nodata": 0}
              for b, k in keys.items()}
-    with rasterio.Env(**gdal):
-        raw = odc.stac.load(
-            usable,
-            bands=list(keys),
-            geobox=aoi_geobox(aoi),
-            groupby="solar_day",
-            chunks={"time": 1, "x": chunk_px, "y": chunk_px},
-            resampling={"*": "bilinear", SCL: "nearest"},
-            stac_cfg={"*": {"aliases": aliases, "assets": kinds}},
-            patch_url=patch_url,
-            fail_on_error=False,
-        )
-    if raw.sizes.get("time", 0) == 0:
-        raise GeomonError("the items found cover none of the AOI", field="source")
     by_day: dict[date, pystac.Item] = {}
     for it in sorted(usable, key=lambda i: i.datetime):
         by_day.setdefault(solar_day(it.datetime, lon), it)
-    days = [solar_day(_to_datetime(t), lon) for t in raw.time.values]
-    scale_offset = {
-        band: [_asset_scale_offset(by_day[d], keys[band]) for d in days] for band in BANDS
-    }
-    data = to_reflectance(raw, scale_offset)
+
+    def on(geobox: GeoBox) -> xr.Dataset:
+        with rasterio.Env(**gdal):
+            raw = odc.stac.load(
+                usable,
+                bands=list(keys),
+                geobox=geobox,
+                groupby="solar_day",
+                chunks={"time": 1, "x": chunk_px, "y": chunk_px},
+                resampling={"*": "bilinear", SCL: "nearest"},
+                stac_cfg={"*": {"aliases": aliases, "assets": kinds}},
+                patch_url=patch_url,
+                fail_on_error=False,
+            )
+        days = [solar_day(_to_datetime(t), lon) for t in raw.time.values]
+        scale_offset = {
+            band: [_asset_scale_offset(by_day[d], keys[band]) for d in days] for band in BANDS
+        }
+        return to_reflectance(raw, scale_offset)
+
+    data = on(aoi_geobox(aoi))
+    if data.sizes.get("time", 0) == 0:
+        raise GeomonError("the items found cover none of the AOI", field="source")
     return Cube(data=data, items=[item_summary(i) for i in sorted(items, key=_order)],
-                skipped=skipped)
+                skipped=skipped, loader=on)
 
 
 def _href(asset: pystac.Asset) -> str:

@@ -196,42 +196,44 @@ class SentinelHubSource:
         shc, collection = self._setup()
         lon = aoi.geometry.centroid.x
         days = _by_solar_day(features, lon)
-        geobox = aoi_geobox(aoi)
         side = min(self.config.max_request_px, chunk_px)
-        grid = tiles(geobox, side)
         cache = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
         cache.mkdir(parents=True, exist_ok=True)
         skipped = SkipLog()
-        log.info("found %d acquisitions (%d solar days) in Sentinel Hub %s; %d request(s) per "
-                 "day of at most %d px", len(features), len(days), shc.sh_base_url,
-                 sum(len(r) for r in grid), side)
-        per_day = []
-        for acq in days:
-            rows = []
-            for row in grid:
-                blocks = []
-                for tile in row:
-                    fetch = _TileFetch(
-                        config=shc, collection=collection, tile=tile, day=acq.day, lon=lon,
-                        mosaicking=self.config.mosaicking_order, cache_dir=str(cache),
-                        ids=tuple(f["id"] for f in acq.features), when=acq.when.isoformat(),
-                        sink=_Sink(skipped))
-                    h, w = tile.shape.yx
-                    delayed = dask.delayed(fetch, pure=True, traverse=False)
-                    blocks.append(da.from_delayed(delayed(), shape=(len(SH_BANDS), h, w),
-                                                  dtype="uint16"))
-                rows.append(blocks)
-            per_day.append(da.block(rows))
-        stack = da.stack(per_day)  # (time, band, y, x)
-        coords = xr_coords(geobox, crs_coord_name="spatial_ref")
-        times = np.array([np.datetime64(a.when.replace(tzinfo=None), "ns") for a in days])
-        raw = xr.Dataset(
-            {band: (("time", "y", "x"), stack[:, i]) for i, band in enumerate([*BANDS, SCL])},
-            coords={"time": times, **coords},
-        )
-        data = to_reflectance(raw, {b: [SH_SCALE_OFFSET] * len(days) for b in BANDS})
+        log.info("found %d acquisitions (%d solar days) in Sentinel Hub %s; requests of at "
+                 "most %d px", len(features), len(days), shc.sh_base_url, side)
+
+        def on(geobox: GeoBox) -> xr.Dataset:
+            grid = tiles(geobox, side)
+            per_day = []
+            for acq in days:
+                rows = []
+                for row in grid:
+                    blocks = []
+                    for tile in row:
+                        fetch = _TileFetch(
+                            config=shc, collection=collection, tile=tile, day=acq.day, lon=lon,
+                            mosaicking=self.config.mosaicking_order, cache_dir=str(cache),
+                            ids=tuple(f["id"] for f in acq.features), when=acq.when.isoformat(),
+                            sink=_Sink(skipped))
+                        h, w = tile.shape.yx
+                        delayed = dask.delayed(fetch, pure=True, traverse=False)
+                        blocks.append(da.from_delayed(delayed(), shape=(len(SH_BANDS), h, w),
+                                                      dtype="uint16"))
+                    rows.append(blocks)
+                per_day.append(da.block(rows))
+            stack = da.stack(per_day)  # (time, band, y, x)
+            coords = xr_coords(geobox, crs_coord_name="spatial_ref")
+            times = np.array([np.datetime64(a.when.replace(tzinfo=None), "ns") for a in days])
+            raw = xr.Dataset(
+                {band: (("time", "y", "x"), stack[:, i])
+                 for i, band in enumerate([*BANDS, SCL])},
+                coords={"time": times, **coords},
+            )
+            return to_reflectance(raw, {b: [SH_SCALE_OFFSET] * len(days) for b in BANDS})
+
         items = [_summary(f) for a in days for f in a.features]
-        return Cube(data=data, items=items, skipped=skipped)
+        return Cube(data=on(aoi_geobox(aoi)), items=items, skipped=skipped, loader=on)
 
 
 class _Sink:

@@ -50,7 +50,10 @@ def test_cluster_run_equals_threaded_run(cluster, scene_pipeline, monkeypatch):
         assert scheduler_summary(client) == expected
         assert scheduler_summary() == expected  # the active default client
         with get_task_stream(client) as stream:
-            distributed = run_pipeline(pipe)
+            # rerun: compute every period again on the cluster, not reuse the threaded run's
+            distributed = run_pipeline(pipe, rerun=True)
+    assert json.loads((distributed.run_dir / "manifest.json").read_text())["composites"][
+        "reused"] == 0
 
     # the work really ran on the worker processes, not quietly in this one
     ran_on = {t["worker"] for t in stream.data}

@@ -1,0 +1,135 @@
+"""Tiles of the AOI grid, the composite cache, the fast median, progress and date overrides."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from datetime import date
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+from geomon.cache import CompositeCache
+from geomon.composite import nanmedian_time
+from geomon.config import Period, latest_complete_end
+from geomon.progress import Progress
+from geomon.testing import raise_if_dask_computes
+from geomon.tiles import tile_grid
+
+
+@pytest.mark.parametrize(("shape", "tile_px"), [((250, 250), 64), ((1018, 2040), 1024),
+                                                ((100, 37), 512), ((129, 128), 128)])
+def test_tiles_cover_the_grid_once_and_none_is_a_sliver(shape, tile_px):
+    tiles = tile_grid(shape, tile_px=tile_px)
+    hits = np.zeros(shape, int)
+    for t in tiles:
+        hits[t.y, t.x] += 1
+        assert max(t.shape) <= tile_px
+        assert min(t.shape) >= min(tile_px // 2, *shape)
+    assert (hits == 1).all()
+    assert len({t.name for t in tiles}) == len(tiles)
+
+
+def test_tile_halo_is_clipped_and_the_core_found_inside_it():
+    tiles = tile_grid((250, 250), tile_px=128)
+    assert len(tiles) == 4
+    first, last = tiles[0], tiles[-1]
+    window = first.read(20, (250, 250))
+    assert window == (slice(0, 145), slice(0, 145))
+    assert first.core_in(window) == (slice(0, 125), slice(0, 125))
+    window = last.read(20, (250, 250))
+    assert window == (slice(105, 250), slice(105, 250))
+    data = np.arange(250 * 250).reshape(250, 250)
+    assert np.array_equal(data[window][last.core_in(window)], data[last.y, last.x])
+
+
+def _composite(shape, value):
+    return xr.Dataset({"red": (("y", "x"), np.full(shape, value, "float32")),
+                       "clear_count": (("y", "x"), np.full(shape, 3, "int16"))})
+
+
+def test_cache_round_trip_is_lazy_and_exact(tmp_path):
+    tiles = tile_grid((40, 70), tile_px=32)
+    cache = CompositeCache(tmp_path, {"grid": "test"})
+    periods = [Period("2024Q1", date(2024, 1, 1), date(2024, 3, 31)),
+               Period("2024Q2", date(2024, 4, 1), date(2024, 6, 30))]
+    keys = [cache.key(p, [{"id": f"S2_{p.label}", "datetime": p.start.isoformat()}])
+            for p in periods]
+    for i, key in enumerate(keys):
+        for t in tiles:
+            assert not cache.has(key, t)
+            cache.put(key, t, _composite(t.shape, 10 * i + t.row * 2 + t.col))
+            assert cache.has(key, t)
+    coords = {"y": np.arange(40), "x": np.arange(70)}
+    with raise_if_dask_computes():
+        comps = cache.open(keys, tiles, coords=coords)
+    assert comps.red.dims == ("period", "y", "x") and comps.red.shape == (2, 40, 70)
+    assert list(comps.period.values) == ["2024Q1", "2024Q2"]
+    expected = np.zeros((2, 40, 70), "float32")
+    for i in range(2):
+        for t in tiles:
+            expected[i, t.y, t.x] = 10 * i + t.row * 2 + t.col
+    assert np.array_equal(comps.red.values, expected)
+    assert comps.clear_count.dtype == np.int16
+    assert not list(tmp_path.rglob("*.tmp")), "no temporary folder is left behind"
+
+
+def test_cache_key_changes_with_the_acquisitions_and_the_settings(tmp_path):
+    p = Period("2024Q1", date(2024, 1, 1), date(2024, 3, 31))
+    items = [{"id": "a", "datetime": "2024-01-05T10:00:00"}]
+    k1 = CompositeCache.key(p, items)
+    assert CompositeCache.key(p, list(reversed(items))) == k1
+    assert CompositeCache.key(p, [*items, {"id": "b", "datetime": "2024-02-01"}]) != k1
+    a = CompositeCache(tmp_path, {"mask": {"cloud_buffer_px": 1}})
+    b = CompositeCache(tmp_path, {"mask": {"cloud_buffer_px": 2}})
+    assert a.root != b.root
+    assert (a.root / "fingerprint.json").exists()
+
+
+def test_a_tile_of_the_wrong_shape_is_refused_and_leaves_nothing(tmp_path):
+    (tile,) = tile_grid((10, 10), tile_px=64)
+    cache = CompositeCache(tmp_path, {})
+    key = cache.key(Period("p", date(2024, 1, 1), date(2024, 1, 31)), [])
+    with pytest.raises(ValueError, match="shape"):
+        cache.put(key, tile, _composite((9, 10), 1.0))
+    assert not cache.has(key, tile)
+    assert not [p for p in tmp_path.rglob("*") if p.is_dir() and p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("n_time", [1, 2, 7, 8])
+def test_fast_median_equals_xarray_median(n_time):
+    rng = np.random.default_rng(n_time)
+    a = rng.random((n_time, 30, 20)).astype("float32")
+    a[rng.random(a.shape) < 0.4] = np.nan
+    a[:, 0, 0] = np.nan  # never seen
+    ds = xr.Dataset({"b": (("time", "y", "x"), da.from_array(a, chunks=(n_time, 15, 10)))})
+    with raise_if_dask_computes():
+        fast = nanmedian_time(ds)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        slow = ds.median("time", skipna=True).astype("float32").b.values
+    assert fast.b.dtype == np.float32
+    assert np.array_equal(fast.b.values, slow, equal_nan=True)
+    assert np.isnan(fast.b.values[0, 0])
+
+
+def test_progress_logs_each_step_with_time_left(caplog):
+    bar = Progress(3, "composites")
+    with caplog.at_level(logging.INFO, logger="geomon.progress"):
+        for label in ("r000c000 2024Q1", "r000c000 2024Q2", "r000c001 2024Q1"):
+            bar.step(label)
+    bar.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("composites 1/3 r000c000 2024Q1, ~")
+    assert lines[-1].startswith("composites 3/3 r000c001 2024Q1, ~0s left")
+
+
+@pytest.mark.parametrize(("kind", "today", "end"), [
+    ("quarter", date(2026, 11, 28), date(2026, 9, 30)),
+    ("quarter", date(2026, 1, 1), date(2025, 12, 31)),
+    ("month", date(2026, 3, 15), date(2026, 2, 28)),
+])
+def test_latest_complete_end(kind, today, end):
+    assert latest_complete_end(kind, today) == end
