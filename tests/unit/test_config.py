@@ -66,3 +66,27 @@ def test_unknown_nested_key_lists_the_known_ones(tmp_path):
 def test_missing_pipeline_file(tmp_path):
     with pytest.raises(GeomonError, match="does not exist"):
         load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_end_latest_is_the_last_complete_period(tmp_path):
+    from geomon.config import latest_complete_end
+
+    pipe = load_pipeline(write_pipeline(tmp_path, end="latest", start="2024-04-01"))
+    assert pipe.end == latest_complete_end("quarter", date.today()) < date.today()
+    assert pipe.periods()[-1].end == pipe.end
+    with pytest.raises(GeomonError, match="latest needs period"):
+        load_pipeline(write_pipeline(tmp_path, end="latest", period="custom",
+                                     custom_periods=[["2024-01-01", "2024-02-01"]]))
+
+
+def test_since_until_override_the_dates_and_are_checked(tmp_path):
+    pipe = load_pipeline(write_pipeline(tmp_path, start="2024-04-01", end="2024-09-30"))
+    later = pipe.with_dates(None, date(2024, 12, 31))
+    assert (later.start, later.end) == (date(2024, 4, 1), date(2024, 12, 31))
+    assert [p.label for p in later.periods()] == ["2024Q2", "2024Q3", "2024Q4"]
+    assert pipe.with_dates() is pipe
+    with pytest.raises(GeomonError, match="future") as err:
+        pipe.with_dates(None, date.today() + timedelta(days=1))
+    assert "--until" in str(err.value)
+    with pytest.raises(GeomonError, match="before start"):
+        pipe.with_dates(date(2025, 1, 1), None)
