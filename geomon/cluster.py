@@ -41,7 +41,14 @@ if TYPE_CHECKING:  # importing distributed costs ~0.5 s; only needed with an add
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ENV_VAR", "SchedulerChoice", "choose_scheduler", "dask_client", "scheduler_summary"]
+__all__ = [
+    "ENV_VAR",
+    "SchedulerChoice",
+    "active_client",
+    "choose_scheduler",
+    "dask_client",
+    "scheduler_summary",
+]
 
 #: Environment variable naming a scheduler address (the same name dask's own config reads).
 ENV_VAR = "DASK_SCHEDULER_ADDRESS"
@@ -117,7 +124,7 @@ def dask_client(address: str | None = None, *, processes: bool = False,
     choice = choose_scheduler(address, fallback=fallback)
     if choice.address is None and dask.config.get("scheduler", None) is not None:
         # the caller already chose (an outer dask_client, a Client, dask.config.set): keep it
-        active = _active_client()
+        active = active_client()
         log.info("dask: keeping the scheduler already in use (%s)",
                  scheduler_summary(active)["scheduler"])
         yield active
@@ -168,7 +175,7 @@ def _without_userinfo(text: str, address: str) -> str:
     return redact_userinfo(text)
 
 
-def _active_client() -> Client | None:
+def active_client() -> Client | None:
     """The distributed client dask is configured to use, if any and it is running."""
     configured = dask.config.get("scheduler", None)
     if configured is not None and type(configured).__name__ == "Client":
@@ -198,7 +205,7 @@ def scheduler_summary(client: Client | None = None) -> dict[str, Any]:
         ``{"scheduler": "threads" | "processes" | <address, user info masked>, "workers": n,
         "threads": n}``.
     """
-    client = client or _active_client()
+    client = client or active_client()
     if client is None:
         scheduler = dask.config.get("scheduler", None) or "threads"
         n = dask.config.get("num_workers", None) or os.cpu_count() or 1

@@ -12,7 +12,7 @@ import io
 import logging
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from geomon.aoi import AOI, load_aoi
 from geomon.assessment import Assessment
 from geomon.cache import CompositeCache
-from geomon.cluster import dask_client, scheduler_summary
+from geomon.cluster import active_client, dask_client, scheduler_summary
 from geomon.composite import period_composites
 from geomon.config import Period, Pipeline, load_pipeline
 from geomon.detect import make_detector
@@ -153,7 +153,7 @@ def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list
              "cache": str(cache.root) if pipe.compute.cache else None}
     log.info("composites: %d of %d (period, tile) reused, %d to compute", reuse["reused"],
              reuse["period_tiles"], total)
-    bar = Progress(total, "composites", enabled=progress)
+    jobs = []
     for tile, missing in todo:
         if not missing:
             continue
@@ -165,12 +165,14 @@ def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list
         core = tile.core_in(window)
         for p in missing:
             lazy = period_composites(ds, clear, [p], bands=COMPOSITE_BANDS, fractions=layers)
-            (done,) = dask.compute(lazy.isel(period=0, y=core[0], x=core[1], drop=True))
-            # an asset that failed while being read changes what the period was made of
-            keys[p.label] = cache.key(p, _in_period(cube, p))
-            cache.put(keys[p.label], tile, done)
-            checkpoint("composite")
-            bar.step(f"{tile.name} {p.label}")
+            jobs.append((tile, p, lazy.isel(period=0, y=core[0], x=core[1], drop=True)))
+    bar = Progress(total, "composites", enabled=progress)
+    for tile, p, done in _computed(jobs):
+        # an asset that failed while being read changes what the period was made of
+        keys[p.label] = cache.key(p, _in_period(cube, p))
+        cache.put(keys[p.label], tile, done)
+        checkpoint("composite")
+        bar.step(f"{tile.name} {p.label}")
     bar.close()
     comps = cache.open([keys[p.label] for p in every], tiles,
                        coords=xr_coords(grid, crs_coord_name="spatial_ref"))
@@ -178,6 +180,28 @@ def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list
                                & (cube.data.time.values < np.datetime64(p.end)
                                   + np.timedelta64(1, "D")))) for p in every]
     return comps.assign_coords(n_acquisitions=("period", acquisitions)), reuse
+
+
+def _computed(jobs: list[tuple[Tile, Period, xr.Dataset]]
+              ) -> Iterator[tuple[Tile, Period, xr.Dataset]]:
+    """Compute each job's composite; yield it as soon as it is done.
+
+    On local threads one job at a time (each is parallel inside, and memory stays that of one
+    period of one tile); on a distributed cluster all are submitted at once and stored in the
+    order they finish, so a large cluster is kept busy.
+    """
+    client = active_client()
+    if client is None:
+        for tile, p, lazy in jobs:
+            (done,) = dask.compute(lazy)
+            yield tile, p, done
+        return
+    from distributed import as_completed
+
+    futures = {client.compute(lazy): (tile, p) for tile, p, lazy in jobs}
+    for future, done in as_completed(list(futures), loop=client.loop, with_results=True):
+        tile, p = futures.pop(future)
+        yield tile, p, done
 
 
 def _in_period(cube: Cube, p: Period) -> list[dict[str, Any]]:
