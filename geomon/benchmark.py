@@ -45,8 +45,13 @@ def run_accuracy(
     size: int = 256,
     start: str = "2023-01-01",
     end: str = "2024-12-31",
+    baseline_periods: int = 1,
 ) -> list[Score]:
-    """Generate (or reuse), run and score every scenario × seed × method; write ``results.json``."""
+    """Generate (or reuse), run and score every scenario × seed × method; write ``results.json``.
+
+    Every method is run with the same ``baseline_periods`` (quarters from ``start``), so all
+    are scored on the same assessed quarters.
+    """
     from geomon.pipeline import run_pipeline
     from geomon.sample import generate_scene, load_scene
 
@@ -64,7 +69,8 @@ def run_accuracy(
             work = out / "work" / f"{scenario}-{seed}"
             for method in methods:
                 pipe = write_scene_pipeline(work, scene, name=f"{scenario}-{seed}-{method}",
-                                            start=start, end=end, detection={"method": method})
+                                            start=start, end=end, detection={"method": method},
+                                            baseline_periods=baseline_periods)
                 result = run_pipeline(pipe)
                 score = score_run(result.run_dir, root, method=method)
                 log.info("%s seed %d %s: F1 %.3f", scenario, seed, method, score.f1)
@@ -82,11 +88,13 @@ def write_scene_pipeline(
     end: str,
     detection: dict | None = None,
     compute: dict | None = None,
+    baseline_periods: int = 1,
 ) -> Path:
     """An AOI over ``scene`` (its footprint, inset 30 m) and a quarterly pipeline file in ``work``.
 
-    The first quarter from ``start`` is the baseline; assessed quarters run to ``end``. Runs
-    are written under ``work/runs``. Used by the accuracy and the speed benchmarks alike.
+    The first ``baseline_periods`` quarters from ``start`` are the baseline; assessed quarters
+    run to ``end``. Runs are written under ``work/runs``. Used by the accuracy and the speed
+    benchmarks alike.
     """
     from datetime import date, timedelta
 
@@ -102,11 +110,14 @@ def write_scene_pipeline(
     (work / "aoi" / f"{aoi_id}.geojson").write_text(json.dumps(
         {"type": "Feature", "properties": props, "geometry": mapping(footprint)}))
     first = date.fromisoformat(start)
-    assessed_start = make_periods(first, first, "quarter")[0].end + timedelta(days=1)
+    assessed_start = make_periods(first, first, "quarter")[0].start
+    for _ in range(baseline_periods):
+        assessed_start = make_periods(assessed_start, assessed_start, "quarter")[0].end \
+            + timedelta(days=1)
     doc = {
         "name": name, "aoi": aoi_id, "aoi_dir": "aoi",
         "start": assessed_start.isoformat(), "end": end, "period": "quarter",
-        "baseline_periods": 1,
+        "baseline_periods": baseline_periods,
         "source": {"kind": "stac", "catalog": str(scene.catalog), "collection": "sentinel-2-l2a",
                    "max_cloud_cover": 100},
         "detection": detection or {},

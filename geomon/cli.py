@@ -127,13 +127,17 @@ def benchmark() -> None:
 @click.option("--size", default=256, show_default=True, type=int)
 @click.option("--start", default="2023-01-01", show_default=True)
 @click.option("--end", default="2024-12-31", show_default=True)
+@click.option("--baseline-periods", default=1, show_default=True, type=int,
+              help="Quarters from --start used as the baseline, for every method (harmonic "
+                   "needs 4).")
 def benchmark_accuracy(out: Path, scenarios: tuple[str, ...], seeds: tuple[int, ...],
-                       methods: tuple[str, ...], size: int, start: str, end: str) -> None:
+                       methods: tuple[str, ...], size: int, start: str, end: str,
+                       baseline_periods: int) -> None:
     """Run the real pipeline on generated scenes and score it against their truth."""
     from geomon.benchmark import format_table, run_accuracy
 
     scores = run_accuracy(out, scenarios=scenarios, seeds=seeds, methods=methods, size=size,
-                          start=start, end=end)
+                          start=start, end=end, baseline_periods=baseline_periods)
     click.echo(format_table(scores))
     click.echo(f"results: {out / 'results.json'}")
 

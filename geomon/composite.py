@@ -24,6 +24,7 @@ def period_composites(
     *,
     bands: Sequence[str],
     fractions: Mapping[str, xr.DataArray] | None = None,
+    sums: Mapping[str, xr.DataArray] | None = None,
 ) -> xr.Dataset:
     """Median of clear observations of ``bands`` per period. Lazy.
 
@@ -31,7 +32,10 @@ def period_composites(
     had no clear observation), ``clear_count`` (int16) and ``n_acquisitions`` per period. Each
     boolean (time, y, x) layer in ``fractions`` becomes ``<name>_frac``: the share of a pixel's
     clear observations in the period where the layer is True (how much of the period a pixel
-    looked like, say, fresh spoil), NaN where there was none.
+    looked like, say, fresh spoil), NaN where there was none. Each float (time, y, x) layer in
+    ``sums`` (dims may broadcast, e.g. a function of ``time`` only) becomes ``<name>_sum``: its
+    float64 sum over the period's clear observations, 0 where there was none (the sufficient
+    statistics of a per-pixel regression, say).
 
     Examples
     --------
@@ -48,6 +52,8 @@ def period_composites(
             comp = empty.assign(clear_count=xr.zeros_like(empty[bands[0]], dtype="int16"))
             for name in fractions or {}:
                 comp[f"{name}_frac"] = empty[bands[0]]
+            for name in sums or {}:
+                comp[f"{name}_sum"] = xr.zeros_like(empty[bands[0]], dtype="float64")
         else:
             comp = nanmedian_time(sub.where(ok).chunk(time=-1))
             count = ok.sum("time")
@@ -55,6 +61,9 @@ def period_composites(
             for name, layer in (fractions or {}).items():
                 hits = (layer.sel(time=window) & ok).sum("time")
                 comp[f"{name}_frac"] = (hits / count.where(count > 0)).astype("float32")
+            for name, layer in (sums or {}).items():
+                part = layer.sel(time=window).astype("float64")
+                comp[f"{name}_sum"] = part.where(ok, 0.0).sum("time").transpose(*ok.dims[1:])
         parts.append(comp.assign_coords(n_acquisitions=sub.sizes["time"]))
     index = pd.Index([p.label for p in periods], name="period")
     out = xr.concat(parts, dim=index, coords="different", compat="equals")

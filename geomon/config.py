@@ -136,8 +136,9 @@ class MaskConfig(_Strict):
 class DetectionConfig(_Strict):
     """Change detection options (see geomon.detect)."""
 
-    method: Literal["rules", "naive"] = Field(
-        "rules", description="rules: digging vs look-alikes; naive: any NDVI drop (a baseline)"
+    method: Literal["rules", "harmonic", "naive"] = Field(
+        "rules", description="rules: spoil frequency vs look-alikes; harmonic: breaks from each "
+        "pixel's seasonal NDVI model (needs a year of baseline); naive: any NDVI drop"
     )
     min_mapping_unit_ha: float = Field(0.1, gt=0, description="smallest polygon kept, ha")
     min_old_site_ha: float = Field(
@@ -165,6 +166,12 @@ class DetectionConfig(_Strict):
     )
     active_fraction: float = Field(
         0.5, gt=0, le=1, description="share of a period's clear views as spoil that keeps it active"
+    )
+    break_ndvi_drop: float = Field(
+        0.12, gt=0, description="harmonic: least mean NDVI fall below the seasonal model"
+    )
+    break_z: float = Field(
+        3.0, gt=0, description="harmonic: least |z| of a period's mean residual for a break"
     )
 
 
@@ -205,7 +212,7 @@ class Pipeline(_Strict):
     period: Literal["month", "quarter", "custom"] = "quarter"
     custom_periods: list[tuple[date, date]] = Field(default_factory=list)
     baseline_periods: int = Field(
-        1, ge=1, le=8, description="periods of imagery before 'start' used as the baseline"
+        1, ge=1, le=24, description="periods of imagery before 'start' used as the baseline"
     )
     max_aoi_km2: float = Field(3600.0, gt=0)
     source: SourceConfig
@@ -240,6 +247,13 @@ class Pipeline(_Strict):
             raise ValueError(f"end {self.end} is before start {self.start}")
         if self.period == "custom" and not self.custom_periods:
             raise ValueError("period 'custom' needs custom_periods: [[start, end], ...]")
+        if self.detection.method == "harmonic":
+            year = {"quarter": 4, "month": 12}.get(self.period)
+            if year is None or self.baseline_periods < year:
+                raise ValueError(
+                    "detection method 'harmonic' fits a seasonal model to a year of baseline: "
+                    f"baseline_periods must be at least {year or 4} quarterly (12 monthly) "
+                    f"periods, got {self.baseline_periods} {self.period} period(s)")
         return self
 
     def with_dates(self, start: date | None = None, end: date | None = None) -> Pipeline:

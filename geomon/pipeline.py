@@ -161,10 +161,11 @@ def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list
         ds = cube.window(tile.geobox(grid, window))
         clear = clear_sky(ds, buffer_px=buffer_px,
                           keep_bright_ground=pipe.mask.keep_bright_ground)
-        layers = detector.observation_layers(ds)
+        layers, sums = detector.observation_layers(ds), detector.observation_sums(ds)
         core = tile.core_in(window)
         for p in missing:
-            lazy = period_composites(ds, clear, [p], bands=COMPOSITE_BANDS, fractions=layers)
+            lazy = period_composites(ds, clear, [p], bands=COMPOSITE_BANDS, fractions=layers,
+                                     sums=sums)
             jobs.append((tile, p, lazy.isel(period=0, y=core[0], x=core[1], drop=True)))
     bar = Progress(total, "composites", enabled=progress)
     for tile, p, done in _computed(jobs):

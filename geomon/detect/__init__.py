@@ -13,6 +13,7 @@ from geomon.detect._base import (
     Detection,
     Detector,
 )
+from geomon.detect.harmonic import HarmonicDetector
 from geomon.detect.naive import NaiveNdviDetector
 from geomon.detect.rules import RulesDetector
 
@@ -21,6 +22,7 @@ __all__ = [
     "STATE_CODES",
     "Detection",
     "Detector",
+    "HarmonicDetector",
     "NaiveNdviDetector",
     "RulesDetector",
     "make_detector",
@@ -33,4 +35,6 @@ def make_detector(config) -> Detector:
         return RulesDetector(config)
     if config.method == "naive":
         return NaiveNdviDetector(config)
+    if config.method == "harmonic":
+        return HarmonicDetector(config)
     raise ValueError(f"unknown detection method {config.method!r}")  # pragma: no cover

@@ -29,11 +29,20 @@ class Detection:
 
 
 class Detector(Protocol):
-    """Turns per-period composites into per-period rasters."""
+    """Turns per-period composites into per-period rasters.
+
+    A detector sees only per-period aggregates (composites, shares, sums), never the time
+    series itself: that is what lets runs store composites per period and reuse them.
+    """
 
     def observation_layers(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
         """Boolean (time, y, x) layers whose per-period share of clear views the detector reads
         from the composites as ``<name>_frac``."""
+        ...
+
+    def observation_sums(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
+        """Float per-observation layers whose per-period sums over clear views the detector
+        reads from the composites as ``<name>_sum`` (empty for most detectors)."""
         ...
 
     def detect(self, composites: xr.Dataset, *, n_baseline: int) -> Detection:

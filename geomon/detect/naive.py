@@ -23,6 +23,9 @@ class NaiveNdviDetector:
     def observation_layers(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
         return {}
 
+    def observation_sums(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
+        return {}
+
     def detect(self, composites: xr.Dataset, *, n_baseline: int) -> Detection:
         c = self.c
         v = ndvi(composites)

@@ -27,7 +27,7 @@ from geomon.detect._base import UNOBSERVED, Detection
 from geomon.indices import add_indices, ndvi
 from geomon.morphology import dilate
 
-__all__ = ["RulesDetector"]
+__all__ = ["RulesDetector", "drainage", "lookalikes", "persists_when_next_seen"]
 
 
 class RulesDetector:
@@ -51,6 +51,9 @@ class RulesDetector:
         water = (ndvi(cube) < 0) & (cube.swir16 < 0.1)
         return {"spoil": spoil, "water": water}
 
+    def observation_sums(self, cube: xr.Dataset) -> dict[str, xr.DataArray]:
+        return {}
+
     def detect(self, composites: xr.Dataset, *, n_baseline: int) -> Detection:
         c = self.c
         comp = add_indices(composites, ("ndvi", "bsi", "mndwi", "nbr"))
@@ -61,10 +64,10 @@ class RulesDetector:
         )
         spoil = comp["spoil_frac"].where(~pits, 1.0).where(observed)
         n = comp.sizes["period"]
-        near_drainage = dilate(_drainage(comp, observed), c.drainage_distance_px)
+        near_drainage = dilate(drainage(comp, observed), c.drainage_distance_px)
 
         states, confounders, scores = [], [], []
-        later = _persists_when_next_seen(spoil, c.active_fraction, first=n_baseline)
+        later = persists_when_next_seen(spoil, c.active_fraction, first=n_baseline)
         dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
         # lowest NDVI of each pixel so far: ground that greens up again from it is recovering
         low = comp.ndvi.where(observed).isel(period=slice(0, n_baseline)).min("period")
@@ -88,20 +91,8 @@ class RulesDetector:
                 new.astype("uint8") + active.astype("uint8") * 2 + reveg.astype("uint8") * 3
             ).where(seen | dug, UNOBSERVED)
 
-            ref_ndvi = comp.ndvi.isel(period=slice(0, i)).max("period", skipna=True)
-            ref_nbr = comp.nbr.isel(period=slice(0, i)).max("period", skipna=True)
-            ref_mndwi = comp.mndwi.isel(period=slice(0, i)).max("period", skipna=True)
-            drop = (ref_ndvi - now.ndvi) >= c.ndvi_drop
-            quiet = seen & ~onset & ~dug
-            fire = quiet & drop & ((ref_nbr - now.nbr) > 0.2) & (now.swir16 < c.bright_swir16)
-            field = quiet & drop & ~fire & (now.ndvi < c.ndvi_bare) & (now.bsi > 0)
-            flood = quiet & ~fire & (now.mndwi > 0) & (ref_mndwi < 0)
-            conf = (
-                fire.astype("uint8") + field.astype("uint8") * 2 + flood.astype("uint8") * 3
-            )
-
             states.append(state.astype("uint8"))
-            confounders.append(conf.astype("uint8"))
+            confounders.append(lookalikes(comp, i, seen & ~onset & ~dug, c))
             scores.append(frac.where(new | active, 0).astype("float32"))
             dug = dug | new | existing
             low = xr.where(seen, np.fmin(low, now.ndvi), low)
@@ -114,14 +105,33 @@ class RulesDetector:
         )
 
 
-def _drainage(comp: xr.Dataset, observed: xr.DataArray) -> xr.DataArray:
+def lookalikes(comp: xr.Dataset, i: int, quiet: xr.DataArray, c) -> xr.DataArray:
+    """:data:`CONFOUNDER_CODES` of period ``i`` where ``quiet`` (seen, not digging).
+
+    ``comp`` holds the composites with ``ndvi``, ``nbr``, ``mndwi`` and ``bsi``. Against each
+    pixel's best earlier period: a dark NDVI drop with a falling burn ratio is a fire scar; bare
+    soil that is not gravel-bright is a cleared field; new water is flooding.
+    """
+    now = comp.isel(period=i, drop=True)
+    earlier = comp.isel(period=slice(0, i))
+    ref_ndvi, ref_nbr, ref_mndwi = (earlier[v].max("period", skipna=True)
+                                    for v in ("ndvi", "nbr", "mndwi"))
+    drop = (ref_ndvi - now.ndvi) >= c.ndvi_drop
+    fire = quiet & drop & ((ref_nbr - now.nbr) > 0.2) & (now.swir16 < c.bright_swir16)
+    field = quiet & drop & ~fire & (now.ndvi < c.ndvi_bare) & (now.bsi > 0)
+    flood = quiet & ~fire & (now.mndwi > 0) & (ref_mndwi < 0)
+    return (fire.astype("uint8") + field.astype("uint8") * 2
+            + flood.astype("uint8") * 3).astype("uint8")
+
+
+def drainage(comp: xr.Dataset, observed: xr.DataArray) -> xr.DataArray:
     """Streams as the imagery shows them: open water, or gallery forest green in every period."""
     evergreen = comp.ndvi.where(observed).min("period", skipna=True) >= 0.55
     water = (comp["water_frac"].where(observed) >= 0.5).mean("period") >= 0.5
     return evergreen | water
 
 
-def _persists_when_next_seen(spoil: xr.DataArray, fraction: float, *, first: int
+def persists_when_next_seen(spoil: xr.DataArray, fraction: float, *, first: int
                              ) -> list[xr.DataArray]:
     """Per period from ``first``: is the pixel still mostly spoil the next time it is seen?
 

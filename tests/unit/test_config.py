@@ -90,3 +90,12 @@ def test_since_until_override_the_dates_and_are_checked(tmp_path):
     assert "--until" in str(err.value)
     with pytest.raises(GeomonError, match="before start"):
         pipe.with_dates(date(2025, 1, 1), None)
+
+
+def test_harmonic_needs_a_year_of_baseline(tmp_path):
+    with pytest.raises(GeomonError, match="baseline_periods must be at least 4") as err:
+        load_pipeline(write_pipeline(tmp_path, detection={"method": "harmonic"}))
+    assert "harmonic" in str(err.value)
+    pipe = load_pipeline(write_pipeline(tmp_path, detection={"method": "harmonic"},
+                                        baseline_periods=4))
+    assert len(pipe.baseline()) == 4
