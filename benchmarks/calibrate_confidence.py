@@ -12,7 +12,8 @@ What it does
 2. Per method, on the **tuning seeds only** (``--fit-seeds``, which must lie in
    :data:`geomon.benchmark.TUNING_SEEDS`, 1–10), it fits a logistic regression of *real* on the
    features (L2-penalised on standardised features, every coefficient constrained >= 0 so the
-   confidence is monotone in each feature).
+   confidence is monotone in each feature). When fewer than 3 fit sites are real (or fewer than
+   3 are not), it stores a constant instead: the share of real sites, (real + 0.5) / (n + 1).
 3. On the **held-out seeds** (``--test-seeds``, default 101 102 201 202; never fitted on) it
    reports the Brier score, the expected calibration error (ECE, ``--bins`` equal-width bins)
    and a reliability table (bin, mean predicted, observed share, count) of the old heuristic
@@ -62,6 +63,7 @@ log = logging.getLogger("calibrate_confidence")
 SCENARIOS = ("seguela", "marange", "tortiya", "quiet")
 START, END, SIZE = "2023-01-01", "2024-12-31", 256
 DEFAULT_FEATURES = ("mean_score", "persistence", "log10_area_ha")
+MIN_CLASS = 3  # fewer real (or not real) fit sites than this: a constant, not a regression
 
 
 def collect(out: Path, scenario: str, seed: int, method: str) -> pd.DataFrame:
@@ -203,20 +205,27 @@ def main(argv: list[str] | None = None) -> int:
         d = data[data["method"] == method]
         fit, test = d[d["seed"].isin(args.fit_seeds)], d[d["seed"].isin(args.test_seeds)]
         y_fit, y_test = fit["real"].to_numpy(), test["real"].to_numpy()
-        if min(y_fit.sum(), (~y_fit).sum()) < 3:
-            report += [f"## {method}", "",
-                       f"not calibrated: {len(fit)} fit sites, {int(y_fit.sum())} real "
-                       "(need at least 3 of each class)", ""]
+        if not len(fit):
+            report += [f"## {method}", "", "not calibrated: no sites on the fit seeds", ""]
             continue
-        intercept, coef = fit_logistic(feature_matrix(fit, features), y_fit, l2=args.l2)
+        if min(y_fit.sum(), (~y_fit).sum()) < MIN_CLASS:
+            # too few of one class to fit slopes: a constant, the share of real sites with a
+            # Jeffreys prior, (real + 0.5) / (n + 1)
+            share = (y_fit.sum() + 0.5) / (len(y_fit) + 1)
+            intercept, coef = float(np.log(share / (1 - share))), np.zeros(len(features))
+            model = (f"constant (fewer than {MIN_CLASS} sites of one class): Jeffreys estimate "
+                     "(real + 0.5) / (n + 1) of the share of real sites")
+        else:
+            intercept, coef = fit_logistic(feature_matrix(fit, features), y_fit, l2=args.l2)
+            model = ("logistic regression, L2-penalised on standardised features "
+                     f"(l2={args.l2}), coefficients >= 0")
         before = evaluate(test["heuristic"].to_numpy(), y_test, args.bins)
         provisional = Calibration(method, features, tuple(float(c) for c in coef), intercept)
         after = evaluate(provisional.predict(test), y_test, args.bins)
         in_fit = evaluate(provisional.predict(fit), y_fit, args.bins)
         provenance = {
             "fitted": today, "geomon_version": geomon.__version__, "geomon_commit": git_commit(),
-            "model": "logistic regression, L2-penalised on standardised features "
-                     f"(l2={args.l2}), coefficients >= 0",
+            "model": model,
             "label": f"real when >= {REAL_SITE_SHARE} of the site's area is truth mining "
                      "(truth_periods codes 1/2 in an assessed period)",
             "benchmark": f"geomon benchmark accuracy scenes, {SIZE} px, {START}..{END}, quarterly",
