@@ -13,6 +13,12 @@ Everything is compared on the scene's own 10 m grid, inside the AOI:
 - lag: for truth sites that start inside the assessed periods, the period in which the run first
   saw digging on the site minus the period the digging started, in periods;
 - false-positive hectares per 100 km² (the figure that matters on the ``quiet`` scenario).
+
+Site confidence (:mod:`geomon.confidence`) is checked per detected site: :func:`label_sites`
+gives each site the share of its area that is truth mining (same pixel definition as above) and
+labels it real when that share is at least one half; :func:`brier_score`,
+:func:`expected_calibration_error` and :func:`reliability_table` measure how well confidences
+match those labels.
 """
 
 from __future__ import annotations
@@ -31,9 +37,21 @@ from rasterio.warp import Resampling, reproject
 
 from geomon.detect._base import CONFOUNDER_CODES
 
-__all__ = ["Score", "score_run"]
+__all__ = [
+    "REAL_SITE_SHARE",
+    "ReliabilityBin",
+    "Score",
+    "brier_score",
+    "expected_calibration_error",
+    "label_sites",
+    "polygon_truth_share",
+    "reliability_table",
+    "score_run",
+]
 
 MIN_SITE_HA = 0.5
+#: A detected site is *real* when at least this share of its area is truth mining.
+REAL_SITE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -65,17 +83,11 @@ def score_run(run_dir: Path, scene_root: Path, *, method: str) -> Score:
     from geomon.sample import load_scene
 
     run_dir, scene = Path(run_dir), load_scene(scene_root)
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    assessed = [p["period"] for p in manifest["periods"]][len(_baseline(manifest)) :]
+    manifest, assessed, inside, truth_mining = _truth(run_dir, scene)
     transform, shape = Affine(*scene.transform[:6]), (scene.size, scene.size)
     crs = f"EPSG:{scene.epsg}"
     pixel_ha = abs(transform.a * transform.e) / 1e4
 
-    inside = _rasterize(_aoi_geometry(manifest, crs), shape, transform)
-    with rasterio.open(scene.truth_raster) as src:
-        names = list(src.descriptions)
-        truth = src.read([names.index(p) + 1 for p in assessed if p in names])
-    truth_mining = np.isin(truth, (1, 2)).any(axis=0) & inside
     with rasterio.open(scene.root / "confounders.tif") as src:
         look_alike = src.read(1)
 
@@ -126,6 +138,98 @@ def score_run(run_dir: Path, scene_root: Path, *, method: str) -> Score:
         false_positive_ha_per_100km2=round(fp_ha / area_km2 * 100, 3) if area_km2 else 0.0,
         confounder_flagged_pct=flagged,
     )
+
+
+def label_sites(run_dir: Path, scene_root: Path, *, real_share: float = REAL_SITE_SHARE
+                ) -> gpd.GeoDataFrame:
+    """The run's detected sites with ``truth_share`` (share of the site's pixels inside the AOI
+    that are truth mining) and ``real`` (``truth_share >= real_share``), by site ``id``.
+
+    Truth mining is what :func:`score_run` counts: new or active digging in any assessed period.
+    """
+    from geomon.sample import load_scene
+
+    run_dir, scene = Path(run_dir), load_scene(scene_root)
+    _, _, inside, truth_mining = _truth(run_dir, scene)
+    transform = Affine(*scene.transform[:6])
+    det = gpd.read_file(run_dir / "detections.geojson")
+    if not len(det):
+        return gpd.GeoDataFrame({"id": [], "truth_share": [], "real": []}, geometry=[],
+                                crs="EPSG:4326")
+    shares = polygon_truth_share(det.to_crs(f"EPSG:{scene.epsg}").geometry, truth_mining,
+                                 transform, within=inside)
+    det["truth_share"] = shares
+    det["real"] = shares >= real_share
+    return det
+
+
+def polygon_truth_share(geoms, truth: np.ndarray, transform: Affine, *,
+                        within: np.ndarray | None = None) -> np.ndarray:
+    """Per polygon: share of its pixels (centres inside it, and inside ``within``) where ``truth``
+    is true; 0 for a polygon that covers no pixel centre."""
+    out = []
+    for g in geoms:
+        px = _rasterize([g], truth.shape, transform)
+        if within is not None:
+            px &= within
+        n = int(px.sum())
+        out.append(float((truth & px).sum()) / n if n else 0.0)
+    return np.asarray(out, float)
+
+
+def brier_score(p, y) -> float:
+    """Mean squared difference between probabilities ``p`` and 0/1 outcomes ``y``."""
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    return float(np.mean((p - y) ** 2)) if p.size else float("nan")
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One bin of a reliability table: predictions in ``[lo, hi)`` (the last bin includes 1)."""
+
+    lo: float
+    hi: float
+    count: int
+    mean_predicted: float
+    observed: float
+
+
+def reliability_table(p, y, *, bins: int = 10) -> list[ReliabilityBin]:
+    """Equal-width bins of predicted probability with their mean prediction and observed share.
+
+    Empty bins are kept (``count`` 0, means NaN) so tables of different runs line up.
+    """
+    p, y = np.asarray(p, float), np.asarray(y, float)
+    idx = np.clip((p * bins).astype(int), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        sel = idx == b
+        n = int(sel.sum())
+        out.append(ReliabilityBin(b / bins, (b + 1) / bins, n,
+                                  float(p[sel].mean()) if n else float("nan"),
+                                  float(y[sel].mean()) if n else float("nan")))
+    return out
+
+
+def expected_calibration_error(p, y, *, bins: int = 10) -> float:
+    """ECE: over equal-width bins, the count-weighted mean of |mean predicted − observed share|."""
+    p = np.asarray(p, float)
+    if not p.size:
+        return float("nan")
+    return float(sum(b.count * abs(b.mean_predicted - b.observed)
+                     for b in reliability_table(p, y, bins=bins) if b.count) / p.size)
+
+
+def _truth(run_dir: Path, scene) -> tuple[dict, list[str], np.ndarray, np.ndarray]:
+    """The run's manifest, assessed period labels, AOI mask and truth-mining mask (scene grid)."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assessed = [p["period"] for p in manifest["periods"]][len(_baseline(manifest)) :]
+    transform, shape = Affine(*scene.transform[:6]), (scene.size, scene.size)
+    inside = _rasterize(_aoi_geometry(manifest, f"EPSG:{scene.epsg}"), shape, transform)
+    with rasterio.open(scene.truth_raster) as src:
+        names = list(src.descriptions)
+        truth = src.read([names.index(p) + 1 for p in assessed if p in names])
+    return manifest, assessed, inside, np.isin(truth, (1, 2)).any(axis=0) & inside
 
 
 def _baseline(manifest: dict) -> list[str]:

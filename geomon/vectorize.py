@@ -4,6 +4,9 @@ A *site* is a connected patch (8-connectivity) of pixels that were digging in an
 Its ``first_seen`` is the start of the first period in which any of its pixels was new or active,
 ``periods`` the periods in which any of them was, and ``status`` what it was in the last period.
 Long thin patches (a few pixels wide, many times longer) are roads, not digging.
+Its ``confidence`` is the calibrated probability that it is real digging, for the detection
+``method`` that mapped it (see :mod:`geomon.confidence`; ``confidence_basis`` says which
+calibration, or ``heuristic`` when the method has none).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import date
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import rasterio.features
 import shapely
 from affine import Affine
@@ -21,6 +25,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import unary_union
 
+from geomon.confidence import heuristic_confidence, site_confidence
 from geomon.detect._base import CONFOUNDER_CODES
 
 __all__ = ["MAX_PIT_HA", "PeriodArea", "Sites", "fill_pits", "vectorize"]
@@ -47,6 +52,10 @@ class Sites:
     mining: gpd.GeoDataFrame
     confounders: gpd.GeoDataFrame
     areas: list[PeriodArea]
+    #: Per mining site (index ``id``): the features its confidence was computed from
+    #: (``mean_score``, ``persistence``, ``area_ha``, ``n_periods``, ``seen_starting``) and the
+    #: uncalibrated ``heuristic`` score; what ``benchmarks/calibrate_confidence.py`` fits on.
+    features: pd.DataFrame | None = None
 
 
 def vectorize(
@@ -60,6 +69,7 @@ def vectorize(
     aoi_id: str,
     min_mapping_unit_ha: float,
     min_old_site_ha: float | None = None,
+    method: str | None = None,
 ) -> Sites:
     """Turn (period, y, x) rasters into site polygons and per-period areas.
 
@@ -76,6 +86,10 @@ def vectorize(
     min_old_site_ha
         Smallest site kept among those never seen starting (no new-digging pixel: digging older
         than the assessment, known only by its bare gravel, so it needs more evidence).
+    method
+        Detection method that made the rasters: selects the confidence calibration
+        (:func:`geomon.confidence.site_confidence`); ``None`` or a method without one gives the
+        uncalibrated heuristic, flagged ``confidence_basis = "heuristic"``.
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
     min_px = max(1, int(np.ceil(min_mapping_unit_ha / pixel_ha - 1e-9)))
@@ -119,7 +133,6 @@ def vectorize(
         else:
             status = "inactive"
         persistence = len(seen) / max(1, len(periods) - seen[0])
-        confidence = float(np.clip(0.4 * score_sum[lab] / sizes[lab] + 0.6 * persistence, 0, 1))
         keep[lab] = True
         rows.append(
             {
@@ -129,14 +142,23 @@ def vectorize(
                 "last_seen": periods[seen[-1]][1].isoformat(),
                 "status": status,
                 "area_ha": round(sizes[lab] * pixel_ha, 4),
-                "confidence": round(confidence, 3),
                 "periods": [periods[i][1].isoformat() for i in seen],
                 "geometry": geom,
+                "mean_score": float(score_sum[lab] / sizes[lab]),
+                "persistence": persistence,
+                "n_periods": len(seen),
+                "seen_starting": bool(seen_starting[lab]),
             }
         )
     rows.sort(key=lambda r: (r["first_seen"], -r["area_ha"]))
     for k, r in enumerate(rows, 1):
         r["id"] = f"{aoi_id}-{k:04d}"
+    features = pd.DataFrame(rows, columns=["id", *_FEATURE_COLUMNS]).set_index("id")
+    features["heuristic"] = heuristic_confidence(features["mean_score"], features["persistence"])
+    confidence, basis = site_confidence(features, method)
+    for r, c in zip(rows, confidence, strict=True):
+        r["confidence"] = round(float(c), 3)
+        r["confidence_basis"] = basis
     mining = gpd.GeoDataFrame(rows, columns=[*_MINING_COLUMNS, "geometry"], crs=crs)
 
     kept = keep[labels]
@@ -151,7 +173,7 @@ def vectorize(
         confounder, footprint & kept, transform=transform, crs=crs, periods=periods,
         aoi_id=aoi_id, min_px=min_px, roads=list(roads.values()),
     )
-    return Sites(mining=mining, confounders=confounders, areas=areas)
+    return Sites(mining=mining, confounders=confounders, areas=areas, features=features)
 
 
 #: Holes in a digging patch up to this size (pits, ponds, a missed pixel) belong to the site.
@@ -181,8 +203,10 @@ def fill_pits(state: np.ndarray, *, pixel_ha: float, max_ha: float = MAX_PIT_HA)
 
 
 _MINING_COLUMNS = [
-    "id", "aoi", "class", "first_seen", "last_seen", "status", "area_ha", "confidence", "periods",
+    "id", "aoi", "class", "first_seen", "last_seen", "status", "area_ha", "confidence",
+    "confidence_basis", "periods",
 ]
+_FEATURE_COLUMNS = ["mean_score", "persistence", "area_ha", "n_periods", "seen_starting"]
 
 
 def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, object]:
