@@ -14,9 +14,10 @@ Python process so neither inherits the other's caches or memory:
     As a first run: ``rerun=True``, so no composite of an earlier run is reused.
 
 Reported per row: pixels × dates, seconds of each, the ratio full/floor, the seconds ``full``
-spends inside dask computations and writing the report, maps and exports, and the peak resident memory of each process
-(``getrusage(RUSAGE_SELF).ru_maxrss``, plus its children's). Below the table, how time and
-memory grow from one size to the next, as the exponent ``k`` in cost ∝ pixels^k.
+spends inside dask computations and writing the report, maps and exports, and the peak
+resident memory of each process (``getrusage(RUSAGE_SELF).ru_maxrss``, plus its children's).
+Below the table, how time and memory grow from one size to the next, as the exponent ``k`` in
+cost ∝ pixels^k.
 
 Run from the repository root::
 

@@ -253,7 +253,7 @@ def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: C
     sites = vectorize(
         state, conf, score, transform=transform, crs=crs, periods=assessed, aoi_id=aoi.id,
         min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
-        min_old_site_ha=pipe.detection.min_old_site_ha,
+        min_old_site_ha=pipe.detection.min_old_site_ha, method=pipe.detection.method,
     )
     sites, reviewed_areas = _apply_reviews(sites, pipe, aoi, run, state, conf, score,
                                            transform=transform, periods=assessed)
@@ -312,7 +312,8 @@ def _apply_reviews(sites: Sites, pipe: Pipeline, aoi: AOI, run: RunDir, state: n
     kept = vectorize(np.where(keep, state, 0), conf, score, transform=transform, crs=aoi.crs,
                      periods=periods, aoi_id=aoi.id,
                      min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
-                     min_old_site_ha=pipe.detection.min_old_site_ha)
+                     min_old_site_ha=pipe.detection.min_old_site_ha,
+                     method=pipe.detection.method)
     return sites, kept.areas
 
 
