@@ -36,6 +36,7 @@ from geomon.detect.rules import (
     drainage,
     lookalikes,
     persists_when_next_seen,
+    spoil_share,
 )
 from geomon.indices import add_indices, ndvi
 from geomon.morphology import dilate
@@ -89,9 +90,7 @@ class HarmonicDetector:
         beta0, beta1, beta2, sigma = fit_harmonic(
             count.isel(period=slice(0, n_baseline)).sum("period"), **base)
 
-        pits = (comp["water_frac"] >= c.active_fraction) & dilate(
-            comp["spoil_frac"] >= c.active_fraction, 2)
-        spoil = comp["spoil_frac"].where(~pits, 1.0).where(observed)
+        spoil = spoil_share(comp, observed, c)
         # mean residual of each period's views against the seasonal model, and its z-score
         expected = beta0 * count + beta1 * comp["hc_sum"] + beta2 * comp["hs_sum"]
         residual = (comp["hy_sum"] - expected) / count.where(count > 0)

@@ -27,7 +27,7 @@ from geomon.detect._base import UNOBSERVED, Detection
 from geomon.indices import add_indices, ndvi
 from geomon.morphology import dilate
 
-__all__ = ["RulesDetector", "drainage", "lookalikes", "persists_when_next_seen"]
+__all__ = ["RulesDetector", "drainage", "lookalikes", "persists_when_next_seen", "spoil_share"]
 
 
 class RulesDetector:
@@ -58,11 +58,7 @@ class RulesDetector:
         c = self.c
         comp = add_indices(composites, ("ndvi", "bsi", "mndwi", "nbr"))
         observed = comp["clear_count"] >= c.min_clear_observations
-        # pit water counts as digging where it lies within 20 m of ground that is mostly spoil
-        pits = (comp["water_frac"] >= c.active_fraction) & dilate(
-            comp["spoil_frac"] >= c.active_fraction, 2
-        )
-        spoil = comp["spoil_frac"].where(~pits, 1.0).where(observed)
+        spoil = spoil_share(comp, observed, c)
         n = comp.sizes["period"]
         near_drainage = dilate(drainage(comp, observed), c.drainage_distance_px)
 
@@ -103,6 +99,15 @@ class RulesDetector:
             confounder=xr.concat(confounders, dim=periods).rename("confounder"),
             score=xr.concat(scores, dim=periods).rename("score"),
         )
+
+
+def spoil_share(comp: xr.Dataset, observed: xr.DataArray, c) -> xr.DataArray:
+    """Per period, the share of clear views that showed spoil; 1 on pit water (water in most
+    views within 20 m of ground that is mostly spoil); NaN where the pixel was not observed."""
+    pits = (comp["water_frac"] >= c.active_fraction) & dilate(
+        comp["spoil_frac"] >= c.active_fraction, 2
+    )
+    return comp["spoil_frac"].where(~pits, 1.0).where(observed)
 
 
 def lookalikes(comp: xr.Dataset, i: int, quiet: xr.DataArray, c) -> xr.DataArray:
