@@ -90,10 +90,17 @@ class CompositeCache:
         return self.root / key.folder / tile.name
 
     def has(self, key: PeriodKey, tile: Tile) -> bool:
-        return (self._entry(key, tile) / "meta.json").exists()
+        """Is there a complete, reusable entry for ``key`` and ``tile``?"""
+        meta = self._entry(key, tile) / "meta.json"
+        return meta.exists() and json.loads(meta.read_text()).get("reusable", True)
 
-    def put(self, key: PeriodKey, tile: Tile, composite: xr.Dataset) -> None:
-        """Store one period's composite of ``tile`` (dims ``y, x``, in memory), atomically."""
+    def put(self, key: PeriodKey, tile: Tile, composite: xr.Dataset, *,
+            reusable: bool = True) -> None:
+        """Store one period's composite of ``tile`` (dims ``y, x``, in memory), atomically.
+
+        An entry stored with ``reusable=False`` (made while some of its imagery could not be
+        read) can be opened by the run that made it but is not offered to later runs.
+        """
         final = self._entry(key, tile)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
@@ -110,7 +117,8 @@ class CompositeCache:
                     fh.flush()
                     os.fsync(fh.fileno())
                 variables[name] = str(arr.dtype)
-            meta = {"period": key.period.label, "tile": tile.name, "variables": variables}
+            meta = {"period": key.period.label, "tile": tile.name, "variables": variables,
+                    "reusable": reusable}
             (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
             if final.exists():  # --rerun: replace the old entry
                 old = final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")

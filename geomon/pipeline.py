@@ -169,9 +169,10 @@ def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list
             jobs.append((tile, p, lazy.isel(period=0, y=core[0], x=core[1], drop=True)))
     bar = Progress(total, "composites", enabled=progress)
     for tile, p, done in _computed(jobs):
-        # an asset that failed while being read changes what the period was made of
-        keys[p.label] = cache.key(p, _in_period(cube, p))
-        cache.put(keys[p.label], tile, done)
+        # an asset that failed while being read leaves the composite short of it: used by this
+        # run (which reports the period degraded), but not reused by a later one
+        complete = cache.key(p, _in_period(cube, p)) == keys[p.label]
+        cache.put(keys[p.label], tile, done, reusable=complete)
         checkpoint("composite")
         bar.step(f"{tile.name} {p.label}")
     bar.close()

@@ -133,3 +133,15 @@ def test_progress_logs_each_step_with_time_left(caplog):
 ])
 def test_latest_complete_end(kind, today, end):
     assert latest_complete_end(kind, today) == end
+
+
+def test_an_entry_made_from_incomplete_imagery_is_not_reused(tmp_path):
+    (tile,) = tile_grid((10, 10), tile_px=64)
+    cache = CompositeCache(tmp_path, {})
+    key = cache.key(Period("p", date(2024, 1, 1), date(2024, 1, 31)), [])
+    cache.put(key, tile, _composite((10, 10), 1.0), reusable=False)
+    assert not cache.has(key, tile)
+    comps = cache.open([key], [tile], coords={"y": np.arange(10), "x": np.arange(10)})
+    assert float(comps.red.max()) == 1.0  # the run that made it still reads it
+    cache.put(key, tile, _composite((10, 10), 2.0))  # a later, complete run replaces it
+    assert cache.has(key, tile)
