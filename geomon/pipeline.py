@@ -326,11 +326,12 @@ def _quality(every: Sequence[Period], composites: Any, inside: np.ndarray, cube:
     an asset of one of its acquisitions could not be read.
     """
     out = []
+    counts = composites.clear_count.values  # read once: the composites are lazy
     for i, p in enumerate(every):
         lo, hi = p.start.isoformat(), p.end.isoformat()
         used = [it for it in cube.items if lo <= it["datetime"][:10] <= hi]
         skipped = [s for s in cube.skipped if lo <= s.get("datetime", "")[:10] <= hi]
-        c = composites.clear_count.values[i][inside]
+        c = counts[i][inside]
         observed = float((c >= min_clear).mean()) if c.size else 0.0
         out.append({
             "period": p.label, "start": lo, "end": hi,
