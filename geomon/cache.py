@@ -33,6 +33,7 @@ import numpy as np
 import xarray as xr
 
 from geomon.config import Period
+from geomon.runs import write_json
 from geomon.tiles import Tile
 
 __all__ = ["CompositeCache", "PeriodKey"]
@@ -74,11 +75,8 @@ class CompositeCache:
         doc = {"format": FORMAT, **fingerprint}
         self.root = Path(root) / _digest(doc)
         self.root.mkdir(parents=True, exist_ok=True)
-        meta = self.root / "fingerprint.json"
-        if not meta.exists():
-            tmp = meta.with_name(f".{meta.name}.{secrets.token_hex(4)}.tmp")
-            tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
-            os.replace(tmp, meta)
+        if not (self.root / "fingerprint.json").exists():
+            write_json(self.root / "fingerprint.json", doc)
 
     @staticmethod
     def key(period: Period, items: Sequence[Mapping[str, Any]]) -> PeriodKey:

@@ -43,3 +43,10 @@ def write_pipeline(directory: Path, name: str = "test", **overrides: Any) -> Pat
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+#: Surface reflectance of ground types for synthetic cubes (Sentinel-2 L2A band names).
+GRAVEL = {"blue": 0.11, "green": 0.15, "red": 0.19, "nir": 0.24, "nir08": 0.25, "swir16": 0.33,
+          "swir22": 0.27}
+BURN = {"blue": 0.03, "green": 0.04, "red": 0.05, "nir": 0.10, "nir08": 0.11, "swir16": 0.12,
+        "swir22": 0.10}

@@ -15,13 +15,10 @@ from geomon.detect import HarmonicDetector, make_detector
 from geomon.detect.harmonic import OMEGA, fit_harmonic
 from geomon.mask import clear_sky
 from geomon.testing import raise_if_dask_computes
+from tests.helpers import BURN, GRAVEL
 
-GRAVEL = {"blue": 0.11, "green": 0.15, "red": 0.19, "nir": 0.24, "nir08": 0.25, "swir16": 0.33,
-          "swir22": 0.27}
 SOIL = {"blue": 0.07, "green": 0.09, "red": 0.12, "nir": 0.18, "nir08": 0.19, "swir16": 0.26,
         "swir22": 0.2}
-BURN = {"blue": 0.03, "green": 0.04, "red": 0.05, "nir": 0.10, "nir08": 0.11, "swir16": 0.12,
-        "swir22": 0.10}
 PERIODS = make_periods(date(2023, 1, 1), date(2024, 12, 31), "quarter")  # 4 baseline + 4
 DIG, CROP, BURNT = (slice(2, 10), slice(2, 10)), (slice(12, 20), slice(2, 10)), \
     (slice(12, 20), slice(12, 20))

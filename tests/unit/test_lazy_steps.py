@@ -14,15 +14,12 @@ from geomon.config import DetectionConfig, Period
 from geomon.detect import RulesDetector
 from geomon.mask import clear_sky
 from geomon.testing import raise_if_dask_computes
+from tests.helpers import BURN, GRAVEL
 
 VEG = {"blue": 0.03, "green": 0.06, "red": 0.04, "nir": 0.35, "nir08": 0.36, "swir16": 0.17,
        "swir22": 0.08}
-GRAVEL = {"blue": 0.11, "green": 0.15, "red": 0.19, "nir": 0.24, "nir08": 0.25, "swir16": 0.33,
-          "swir22": 0.27}
 CLOUD = {"blue": 0.45, "green": 0.45, "red": 0.46, "nir": 0.5, "nir08": 0.5, "swir16": 0.35,
          "swir22": 0.25}
-BURN = {"blue": 0.03, "green": 0.04, "red": 0.05, "nir": 0.10, "nir08": 0.11, "swir16": 0.12,
-        "swir22": 0.10}
 
 PERIODS = [
     Period("2024Q1", date(2024, 1, 1), date(2024, 3, 31)),
