@@ -13,6 +13,10 @@ variable, and a later run with the same inputs reuses them:
 Each (period, tile) folder is written under a temporary name and renamed when complete, so a run
 killed at any point leaves either a whole entry or none. The cache can be deleted at any time; the
 next run recomputes what it needs.
+
+Each run marks the fingerprint and period folders it uses (their modification time), so
+:func:`prune` (``geomon cache prune``) can remove what no run has used for a while: settings no
+pipeline has any more, periods whose acquisitions changed, and temporary folders of killed runs.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +41,7 @@ from geomon.config import Period
 from geomon.runs import write_json
 from geomon.tiles import Tile
 
-__all__ = ["CompositeCache", "PeriodKey"]
+__all__ = ["CompositeCache", "PeriodKey", "PruneSummary", "prune"]
 
 #: Bumped when the stored layout or the meaning of a composite changes.
 FORMAT = 1
@@ -77,6 +82,7 @@ class CompositeCache:
         self.root.mkdir(parents=True, exist_ok=True)
         if not (self.root / "fingerprint.json").exists():
             write_json(self.root / "fingerprint.json", doc)
+        os.utime(self.root)  # used now (see prune)
 
     @staticmethod
     def key(period: Period, items: Sequence[Mapping[str, Any]]) -> PeriodKey:
@@ -90,7 +96,10 @@ class CompositeCache:
     def has(self, key: PeriodKey, tile: Tile) -> bool:
         """Is there a complete, reusable entry for ``key`` and ``tile``?"""
         meta = self._entry(key, tile) / "meta.json"
-        return meta.exists() and json.loads(meta.read_text()).get("reusable", True)
+        found = meta.exists() and json.loads(meta.read_text()).get("reusable", True)
+        if found:
+            os.utime(self.root / key.folder)  # used now (see prune)
+        return found
 
     def put(self, key: PeriodKey, tile: Tile, composite: xr.Dataset, *,
             reusable: bool = True) -> None:
@@ -134,6 +143,8 @@ class CompositeCache:
         Dims ``(period, y, x)``, one dask chunk per tile and period; every entry must exist.
         ``coords`` gives the AOI grid's ``y``/``x`` (and ``spatial_ref``) coordinates.
         """
+        for key in keys:
+            os.utime(self.root / key.folder)  # used now (see prune)
         rows = sorted({t.row for t in tiles})
         cols = sorted({t.col for t in tiles})
         by_place = {(t.row, t.col): t for t in tiles}
@@ -158,3 +169,70 @@ class CompositeCache:
         load = dask.delayed(np.load, pure=True, name=f"cache-{self.root.name}-{key.folder}-"
                             f"{tile.name}-{name}")
         return da.from_delayed(load(str(path), mmap_mode="r"), shape=tile.shape, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class PruneSummary:
+    """What :func:`prune` removed (or would remove) and what it kept."""
+
+    removed: tuple[Path, ...]
+    removed_bytes: int
+    kept_bytes: int
+
+
+#: Temporary folders (``.<name>.<hex>.tmp`` and the like) older than this belong to no live run.
+STALE_TEMPORARY = timedelta(days=1)
+
+
+def prune(root: Path, *, older_than: timedelta, dry_run: bool = False,
+          now: datetime | None = None) -> PruneSummary:
+    """Remove cache folders no run has used within ``older_than``.
+
+    Parameters
+    ----------
+    root
+        The cache folder, ``<outputs>/.cache/composites``.
+    older_than
+        A fingerprint folder (one set of settings over one AOI grid) or a period folder (one
+        period's acquisitions) not used by any run for this long is removed.
+    dry_run
+        Only report what would be removed.
+
+    Temporary folders left by killed runs are removed once they are a day old. A run in
+    progress has marked what it uses, so pruning with ``older_than`` of hours or more does not
+    take anything from under it.
+
+    Examples
+    --------
+    >>> prune(Path("outputs/.cache/composites"), older_than=timedelta(days=180))  # doctest: +SKIP
+    """
+    now = now or datetime.now(UTC)
+    doomed: list[Path] = []
+
+    def old(path: Path, age: timedelta) -> bool:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC) < now - age
+
+    def visit(folder: Path, depth: int) -> None:
+        for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if child.name.startswith("."):
+                if old(child, STALE_TEMPORARY):
+                    doomed.append(child)
+            elif depth < 2 and old(child, older_than):
+                doomed.append(child)  # a fingerprint (depth 0) or a period (depth 1)
+            elif depth < 2:
+                visit(child, depth + 1)  # down to the tile entries' temporary folders
+
+    if Path(root).is_dir():
+        visit(Path(root), 0)
+    removed_bytes = sum(_size(p) for p in doomed)
+    kept_bytes = _size(Path(root)) - removed_bytes if Path(root).is_dir() else 0
+    if not dry_run:
+        for path in doomed:
+            gone = path.with_name(f".{path.name.lstrip('.')}.{secrets.token_hex(4)}.deleting")
+            os.rename(path, gone)  # vanishes at once for readers, then is deleted
+            shutil.rmtree(gone, ignore_errors=True)
+    return PruneSummary(tuple(doomed), removed_bytes, kept_bytes)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -191,6 +191,36 @@ def aoi_validate(files: tuple[Path, ...]) -> None:
         raise SystemExit(2)
 
 
+@cli.group()
+def cache() -> None:
+    """The composites kept between runs (OUTPUTS/.cache/composites)."""
+
+
+@cache.command("prune")
+@click.option("--outputs", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("outputs"), show_default=True,
+              help="The outputs folder a pipeline's 'outputs:' points at.")
+@click.option("--older-than", "days", type=click.IntRange(min=0), default=180, show_default=True,
+              help="Remove what no run has used for this many days.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def cache_prune(outputs: Path, days: int, dry_run: bool) -> None:
+    """Remove cached composites no run has used lately, and leftovers of killed runs.
+
+    Settings no pipeline uses any more, and periods whose acquisitions have since changed, are
+    never used again; a later run recomputes anything it needs that was removed.
+    """
+    from datetime import timedelta
+
+    from geomon.cache import prune
+
+    summary = prune(outputs / ".cache" / "composites", older_than=timedelta(days=days),
+                    dry_run=dry_run)
+    for path in summary.removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    click.echo(f"{len(summary.removed)} folders, {summary.removed_bytes / 1e6:.1f} MB "
+               f"{'to free' if dry_run else 'freed'}; {summary.kept_bytes / 1e6:.1f} MB kept")
+
+
 def _register_commands() -> None:
     """Commands that live next to what they operate on."""
     from geomon.history_commands import compare_command, history_command

@@ -173,6 +173,13 @@ class DetectionConfig(_Strict):
     break_z: float = Field(
         3.0, gt=0, description="harmonic: least |z| of a period's mean residual for a break"
     )
+    dem: Path | None = Field(
+        None, description="elevation GeoTIFF/COG in metres, any CRS (e.g. Copernicus GLO-30): "
+        "streams traced on it count as drainage beside those the imagery shows"
+    )
+    dem_catchment_km2: float = Field(
+        0.5, gt=0, description="upstream area that makes a DEM cell a stream, km²"
+    )
 
 
 class EstimateConfig(_Strict):
@@ -368,12 +375,14 @@ def _resolve_paths(pipe: Pipeline, path: Path) -> Pipeline:
 
     source = pipe.source.resolved(base)
     estimate = pipe.estimate.model_copy(update={"declared": rel(pipe.estimate.declared)})
+    detection = pipe.detection.model_copy(update={"dem": rel(pipe.detection.dem)})
     return pipe.model_copy(
         update={
             "path": path.resolve(),
             "aoi_dir": rel(pipe.aoi_dir),
             "outputs": rel(pipe.outputs),
             "source": source,
+            "detection": detection,
             "estimate": estimate,
         }
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import dask.array as da
 import numpy as np
 import rasterio.features
 import xarray as xr
@@ -45,7 +46,14 @@ from geomon.export import (
 from geomon.history import record_failed, record_finished
 from geomon.mask import clear_sky
 from geomon.progress import Progress, checkpoint
-from geomon.runs import RunDir, software_versions, write_json, write_text
+from geomon.runs import (
+    RunDir,
+    sha256_file,
+    software_versions,
+    sweep_unfinished,
+    write_json,
+    write_text,
+)
 from geomon.sources import Cube, make_source
 from geomon.tiles import Tile, tile_grid
 from geomon.vectorize import PeriodArea, Sites, fill_pits, vectorize
@@ -86,6 +94,7 @@ def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | N
     pipe = load_pipeline(path).with_dates(since, until)
     aoi = load_aoi(pipe.aoi, directory=pipe.aoi_dir, max_area_km2=pipe.max_aoi_km2)
     started = datetime.now(UTC)
+    sweep_unfinished(pipe.outputs, pipe.name)
     run = RunDir.create(pipe.outputs, pipe.name, now=started)
     log.info("run %s of %s over %s", run.run_id, pipe.name, aoi.id)
     try:
@@ -112,13 +121,14 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     grid = cube.data.odc.geobox
     tiles = tile_grid(grid.shape.yx, tile_px=pipe.compute.tile_px)
     log.info("%d periods on a %d x %d grid in %d tile(s)", len(every), *grid.shape.yx, len(tiles))
+    streams = _dem_streams(pipe, grid)  # before the long part: a bad DEM fails the run early
     with warnings.catch_warnings():
         # pixels never seen clearly in a period have an all-NaN median: expected, counted apart
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
         comps, reuse = _composites(pipe, aoi, cube, detector, every, tiles, rerun=rerun,
                                    progress=progress, scratch=run.path(".composites"))
-        det = detector.detect(comps, n_baseline=len(baseline))
+        det = detector.detect(_with_dem_streams(comps, streams), n_baseline=len(baseline))
         # detection reads the stored composites: local threads, also when imagery was read on
         # a cluster (its workers need not see this machine's disk)
         with dask.config.set(scheduler="threads"):
@@ -126,7 +136,28 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
                                               det.score.data)
             return _finish(pipe, aoi, run, started, cube=cube, comps=comps, state=state,
                            conf=conf, score=score, baseline=baseline, periods=periods,
-                           reuse=reuse)
+                           reuse=reuse, streams=streams)
+
+
+def _dem_streams(pipe: Pipeline, grid: Any) -> np.ndarray | None:
+    """Streams traced on the pipeline's DEM, on the AOI grid (see :mod:`geomon.dem`); or None."""
+    if pipe.detection.dem is None:
+        return None
+    from geomon.dem import streams_on_grid
+
+    streams = streams_on_grid(pipe.detection.dem, crs=str(grid.crs), transform=grid.affine,
+                              shape=grid.shape.yx,
+                              min_catchment_km2=pipe.detection.dem_catchment_km2)
+    log.info("DEM %s: streams on %.1f%% of the grid", pipe.detection.dem, 100 * streams.mean())
+    return streams
+
+
+def _with_dem_streams(comps: xr.Dataset, streams: np.ndarray | None) -> xr.Dataset:
+    """``comps`` with ``dem_streams`` (y, x), chunked like them, when there are DEM streams."""
+    if streams is None:
+        return comps
+    chunks = comps["clear_count"].data.chunks[1:]
+    return comps.assign(dem_streams=(("y", "x"), da.from_array(streams, chunks=chunks)))
 
 
 def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list[Period],
@@ -237,7 +268,8 @@ def _fingerprint(pipe: Pipeline, aoi: AOI, grid: Any) -> dict[str, Any]:
 
 def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: Cube,
             comps: xr.Dataset, state: np.ndarray, conf: np.ndarray, score: np.ndarray,
-            baseline: list[Period], periods: list[Period], reuse: dict[str, Any]) -> RunResult:
+            baseline: list[Period], periods: list[Period], reuse: dict[str, Any],
+            streams: np.ndarray | None = None) -> RunResult:
     every = [*baseline, *periods]
     composites = comps
     geobox = cube.data.odc.geobox
@@ -271,6 +303,11 @@ def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: C
         write_cog(run.path("rasters", f"confounder_{p.label}.tif"), conf[i], transform=transform,
                   crs=crs, colormap=CONFOUNDER_COLOURS, categories=confounder_categories(),
                   description=f"look-alike class {p.label}")
+    if streams is not None:
+        write_cog(run.path("rasters", "dem_streams.tif"), streams.astype("uint8"),
+                  transform=transform, crs=crs, nodata=None,
+                  description=f"streams on the DEM (≥ {pipe.detection.dem_catchment_km2} km² "
+                              "upstream)")
     for p in every:
         write_composite(run.path("composites", f"{p.label}.tif"), composites.sel(period=p.label),
                         bands=COMPOSITE_BANDS, transform=transform, crs=crs)
@@ -402,6 +439,8 @@ def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
         "periods": quality,
         "items_total": len(cube.items),
         "skipped_assets": cube.skipped,
+        "dem": ({"file": str(pipe.detection.dem),
+                 "sha256": sha256_file(Path(pipe.detection.dem))} if pipe.detection.dem else None),
         "composites": reuse,
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),

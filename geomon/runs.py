@@ -3,18 +3,25 @@
 ``outputs/<pipeline>/<run-id>/`` is therefore always a finished run, and a run never writes into,
 or over, another run's folder. Inside a run, each file is also written to a temporary name and
 renamed, so a reader never sees half a file.
+
+While it runs, a run holds an exclusive lock on ``outputs/<pipeline>/.<run-id>.lock``. A
+``.partial`` folder whose lock nobody holds was left by a run that was killed, and the next run of
+the pipeline removes it (:func:`sweep_unfinished`); one whose lock is held is a run in progress
+and is never touched.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +31,12 @@ __all__ = [
     "atomic_path",
     "sha256_file",
     "software_versions",
+    "sweep_unfinished",
     "write_json",
     "write_text",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Packages whose versions every manifest records.
 VERSIONED = ("geomon", "numpy", "xarray", "dask", "rasterio", "odc-stac", "pystac",
@@ -93,10 +103,12 @@ class RunDir:
     run_id: str
     work: Path
     final: Path
+    #: Descriptor holding the run's lock (see the module docstring); None when not locked.
+    lock_fd: int | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def create(cls, root: Path, pipeline: str, *, now: datetime | None = None) -> RunDir:
-        """Make a new, empty work folder for a run of ``pipeline`` under ``root``."""
+        """Make a new, empty work folder for a run of ``pipeline`` under ``root``, locked."""
         now = now or datetime.now(UTC)
         parent = Path(root) / pipeline
         parent.mkdir(parents=True, exist_ok=True)
@@ -107,8 +119,11 @@ class RunDir:
             work = parent / f".{run_id}.partial"
             if final.exists() or work.exists():
                 continue
+            fd = _try_lock(_lock_path(work))  # before the folder exists: a sweep never sees
+            if fd is None:                    # an unlocked live folder
+                continue
             work.mkdir()
-            return cls(pipeline=pipeline, run_id=run_id, work=work, final=final)
+            return cls(pipeline=pipeline, run_id=run_id, work=work, final=final, lock_fd=fd)
 
     def path(self, *parts: str) -> Path:
         """A path inside the work folder (parents created)."""
@@ -129,8 +144,54 @@ class RunDir:
         if self.final.exists():
             raise FileExistsError(f"{self.final} exists; refusing to overwrite an earlier run")
         os.rename(self.work, self.final)
+        self._unlock()
         return self.final
 
     def discard(self) -> None:
         """Remove the work folder of a failed run (finished runs are never touched)."""
         shutil.rmtree(self.work, ignore_errors=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self.lock_fd is not None:
+            _lock_path(self.work).unlink(missing_ok=True)
+            os.close(self.lock_fd)  # releases the lock
+            object.__setattr__(self, "lock_fd", None)
+
+
+def sweep_unfinished(root: Path, pipeline: str) -> list[Path]:
+    """Remove the ``.partial`` folders of ``pipeline``'s runs that were killed; return them.
+
+    A folder is removed only when no process holds its run's lock, so a run in progress (in this
+    or another process on this machine) is never touched. Finished runs are never touched.
+    """
+    parent = Path(root) / pipeline
+    removed = []
+    for work in sorted(parent.glob(".*.partial")) if parent.is_dir() else []:
+        lock = _lock_path(work)
+        fd = _try_lock(lock)
+        if fd is None:
+            continue  # a live run
+        try:
+            shutil.rmtree(work, ignore_errors=True)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+        log.warning("removed %s, left unfinished by a run that was stopped", work)
+        removed.append(work)
+    return removed
+
+
+def _lock_path(work: Path) -> Path:
+    return work.with_name(work.name.removesuffix(".partial") + ".lock")
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive lock on ``path`` (created), or None if held."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

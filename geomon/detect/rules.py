@@ -130,10 +130,13 @@ def lookalikes(comp: xr.Dataset, i: int, quiet: xr.DataArray, c) -> xr.DataArray
 
 
 def drainage(comp: xr.Dataset, observed: xr.DataArray) -> xr.DataArray:
-    """Streams as the imagery shows them: open water, or gallery forest green in every period."""
+    """Streams as the imagery shows them: open water, or gallery forest green in every period;
+    and, where the composites carry ``dem_streams`` (see :mod:`geomon.dem`), as a DEM shows them.
+    """
     evergreen = comp.ndvi.where(observed).min("period", skipna=True) >= 0.55
     water = (comp["water_frac"].where(observed) >= 0.5).mean("period") >= 0.5
-    return evergreen | water
+    streams = evergreen | water
+    return streams | comp["dem_streams"] if "dem_streams" in comp else streams
 
 
 def persists_when_next_seen(spoil: xr.DataArray, fraction: float, *, first: int

@@ -13,6 +13,7 @@ from shapely.geometry import Polygon
 
 from geomon.errors import GeomonError
 from geomon.sample._dates import quarters
+from geomon.sample._dem import write_dem
 from geomon.sample._grid import make_grid
 from geomon.sample._scenarios import SCENARIO_SPECS
 from geomon.sample._scene import (
@@ -225,6 +226,7 @@ def _generate(tmp: Path, root: Path, scenario: str, seed: int, size: int, d0: da
     write_geojson(tmp / "truth.geojson", sites, **members)
     write_geojson(tmp / "confounders.geojson", confs, **members)
     write_rasters(world, periods, tmp)
+    write_dem(world, tmp)
 
     g = world.grid
     bbox = tuple(float(v) for v in g.footprint_lonlat().bounds)

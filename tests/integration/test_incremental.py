@@ -132,9 +132,13 @@ def test_a_killed_run_loses_nothing_and_the_next_one_resumes(scene_pipeline, kil
             np.load(npy)
     tile_dirs = [p for p in cache.glob("*/*/*") if p.is_dir() and not p.name.startswith(".")]
     assert all((p / "meta.json").exists() for p in tile_dirs)
+    left = list(outputs.glob(".*.partial"))
+    assert len(left) == (kill_at != "finished"), "the killed run's work folder should be left"
 
     resumed = _geomon(pipe)
     assert resumed.returncode in RUN_OK, resumed.stderr
+    assert not [p for p in outputs.iterdir() if p.name.startswith(".")], \
+        "the next run should remove what the killed run left unfinished"
     newest = sorted(p for p in outputs.iterdir() if not p.name.startswith("."))[-1]
     used = read_json(newest / "manifest.json")["composites"]
     assert (used["reused"], used["computed"]) == (reused_after, 4 - reused_after)

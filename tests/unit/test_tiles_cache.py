@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
-from datetime import date
+from datetime import date, timedelta
 
 import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
 
-from geomon.cache import CompositeCache
+from geomon.cache import CompositeCache, prune
 from geomon.composite import nanmedian_time
 from geomon.config import Period, latest_complete_end
 from geomon.progress import Progress
+from geomon.runs import RunDir, sweep_unfinished
 from geomon.testing import raise_if_dask_computes
 from geomon.tiles import tile_grid
 
@@ -145,3 +147,80 @@ def test_an_entry_made_from_incomplete_imagery_is_not_reused(tmp_path):
     assert float(comps.red.max()) == 1.0  # the run that made it still reads it
     cache.put(key, tile, _composite((10, 10), 2.0))  # a later, complete run replaces it
     assert cache.has(key, tile)
+
+
+def _age(path, days):
+    t = path.stat().st_mtime - days * 86400
+    os.utime(path, (t, t))
+
+
+def test_prune_removes_what_no_run_used_lately_and_leftovers_of_killed_runs(tmp_path):
+    (tile,) = tile_grid((10, 10), tile_px=64)
+    q1, q2 = (Period(f"2024Q{i}", date(2024, 3 * i - 2, 1), date(2024, 3 * i, 28))
+              for i in (1, 2))
+    old = CompositeCache(tmp_path, {"mask": {"cloud_buffer_px": 1}})
+    live = CompositeCache(tmp_path, {"mask": {"cloud_buffer_px": 2}})
+    k_old = old.key(q1, [])
+    old.put(k_old, tile, _composite((10, 10), 1.0))
+    k1, k2 = live.key(q1, []), live.key(q2, [])
+    for key in (k1, k2):
+        live.put(key, tile, _composite((10, 10), 1.0))
+    leftover = live.root / k1.folder / ".t0x0.abcd.tmp"  # a killed put
+    leftover.mkdir()
+    fresh_tmp = live.root / k2.folder / ".t0x0.ef01.tmp"  # a put in progress
+    fresh_tmp.mkdir()
+    for path in (old.root, live.root / k1.folder, leftover):
+        _age(path, 200)
+    live.open([k2], [tile], coords={"y": np.arange(10), "x": np.arange(10)})  # marks k2 used
+
+    dry = prune(tmp_path, older_than=timedelta(days=180), dry_run=True)
+    assert set(dry.removed) == {old.root, live.root / k1.folder}  # leftover goes with k1
+    assert old.root.exists() and dry.removed_bytes > 0
+
+    done = prune(tmp_path, older_than=timedelta(days=180))
+    assert set(done.removed) == set(dry.removed)
+    assert not old.root.exists() and not (live.root / k1.folder).exists()
+    assert live.has(k2, tile) and fresh_tmp.exists()
+    assert not list(tmp_path.rglob("*.deleting"))
+    assert done.kept_bytes == _tree_bytes(tmp_path)
+
+    _age(fresh_tmp, 2)
+    assert prune(tmp_path, older_than=timedelta(days=180)).removed == (fresh_tmp,)
+
+
+def _tree_bytes(path):
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def test_a_killed_runs_folder_is_swept_but_a_live_one_is_not(tmp_path):
+    live = RunDir.create(tmp_path, "pipe")
+    dead = RunDir.create(tmp_path, "pipe")
+    os.close(dead.lock_fd)  # as if its process had been killed: the lock is gone
+    (dead.work / "half.tif").write_bytes(b"x")
+    finished = RunDir.create(tmp_path, "pipe")
+    finished.finish()
+
+    assert sweep_unfinished(tmp_path, "pipe") == [dead.work]
+    assert not dead.work.exists() and live.work.exists() and finished.final.exists()
+    live.finish()
+    assert sorted(p.name for p in (tmp_path / "pipe").iterdir()) == \
+        sorted([live.run_id, finished.run_id]), "no lock file or work folder is left"
+
+
+def test_cache_prune_command_lists_then_removes(tmp_path):
+    from click.testing import CliRunner
+
+    from geomon.cli import cli
+
+    (tile,) = tile_grid((10, 10), tile_px=64)
+    cache = CompositeCache(tmp_path / ".cache" / "composites", {})
+    cache.put(cache.key(Period("p", date(2024, 1, 1), date(2024, 1, 31)), []), tile,
+              _composite((10, 10), 1.0))
+    _age(cache.root, 10)
+    args = ["cache", "prune", "--outputs", str(tmp_path), "--older-than", "7"]
+    dry = CliRunner().invoke(cli, [*args, "--dry-run"])
+    assert dry.exit_code == 0 and f"would remove {cache.root}" in dry.output
+    assert cache.root.exists()
+    done = CliRunner().invoke(cli, args)
+    assert done.exit_code == 0 and f"removed {cache.root}" in done.output
+    assert not cache.root.exists()
