@@ -28,6 +28,9 @@ How to re-fit (e.g. after a detector change; from the repository root)::
     PYTHONPATH=. python benchmarks/calibrate_confidence.py --out /tmp/calib-bench --write \\
         --report /tmp/calib-bench/report.md
 
+``--write`` replaces the entries of the methods it fitted and keeps the others. The harmonic
+method needs a year of baseline: ``--methods harmonic --baseline-periods 4``.
+
 A new detection method is calibrated by adding it to ``--methods``; until then its sites get
 the uncalibrated heuristic, flagged ``confidence_basis = "heuristic"``. Commit the JSON file
 together with the report figures (README, "Outputs").
@@ -66,10 +69,12 @@ DEFAULT_FEATURES = ("mean_score", "persistence", "log10_area_ha")
 MIN_CLASS = 3  # fewer real (or not real) fit sites than this: a constant, not a regression
 
 
-def collect(out: Path, scenario: str, seed: int, method: str) -> pd.DataFrame:
+def collect(out: Path, scenario: str, seed: int, method: str, *, baseline_periods: int = 1
+            ) -> pd.DataFrame:
     """Sites of one benchmark run with their features and truth labels (cached as CSV)."""
     work = out / "work" / f"{scenario}-{seed}"
-    cache = work / f"{method}-sites.csv"
+    suffix = "" if baseline_periods == 1 else f"-b{baseline_periods}"
+    cache = work / f"{method}{suffix}-sites.csv"
     if cache.exists():
         return pd.read_csv(cache)
     import geomon.pipeline as pipeline
@@ -79,8 +84,9 @@ def collect(out: Path, scenario: str, seed: int, method: str) -> pd.DataFrame:
     root = out / "scenes" / f"{scenario}-{seed}-{SIZE}-{START}-{END}"
     scene = (load_scene(root) if (root / "scene.json").exists() else
              generate_scene(root, scenario=scenario, seed=seed, size=SIZE, start=START, end=END))
-    pipe = write_scene_pipeline(work, scene, name=f"{scenario}-{seed}-{method}", start=START,
-                                end=END, detection={"method": method})
+    pipe = write_scene_pipeline(work, scene, name=f"{scenario}-{seed}-{method}{suffix}",
+                                start=START, end=END, detection={"method": method},
+                                baseline_periods=baseline_periods)
     captured = []
     real_vectorize = pipeline.vectorize
 
@@ -168,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-seeds", type=int, nargs="+", default=[101, 102, 201, 202])
     ap.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     ap.add_argument("--methods", nargs="+", default=["rules", "naive"])
+    ap.add_argument("--baseline-periods", type=int, default=1,
+                    help="quarters of baseline for every method run (harmonic needs 4)")
     ap.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES), choices=FEATURES)
     ap.add_argument("--l2", type=float, default=1.0, help="L2 penalty on standardised weights")
     ap.add_argument("--bins", type=int, default=10)
@@ -186,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     for method in args.methods:
         for seed in [*args.fit_seeds, *args.test_seeds]:
             for scenario in args.scenarios:
-                t = collect(out, scenario, seed, method)
+                t = collect(out, scenario, seed, method,
+                            baseline_periods=args.baseline_periods)
                 print(f"{method:6s} {scenario:8s} seed {seed:3d}: {len(t):3d} sites, "
                       f"{int(t['real'].sum()) if len(t) else 0} real", file=sys.stderr)
                 tables.append(t)
@@ -228,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             "model": model,
             "label": f"real when >= {REAL_SITE_SHARE} of the site's area is truth mining "
                      "(truth_periods codes 1/2 in an assessed period)",
-            "benchmark": f"geomon benchmark accuracy scenes, {SIZE} px, {START}..{END}, quarterly",
+            "benchmark": f"geomon benchmark accuracy scenes, {SIZE} px, {START}..{END}, quarterly, "
+                         f"{args.baseline_periods} baseline quarter(s)",
             "scenarios": list(args.scenarios),
             "fit_seeds": list(args.fit_seeds), "n_fit": len(fit),
             "n_fit_real": int(y_fit.sum()),
@@ -270,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         data.to_csv(args.report.with_suffix(".sites.csv"), index=False)
     if args.write:
         path = Path(geomon.__file__).parent / DATA_FILE
+        kept = json.loads(path.read_text()).get("methods", {}) if path.exists() else {}
+        doc["methods"] = {**kept, **doc["methods"]}  # methods not re-fitted keep theirs
         path.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {path}", file=sys.stderr)
     return 0
