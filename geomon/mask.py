@@ -3,12 +3,17 @@
 SCL labels bright bare gravel, exactly what digging exposes, as cloud on some dates. A pixel that
 SCL calls cloud but whose spectrum is bare ground (not bright in blue, brighter in SWIR than in
 blue, as clouds are not) is kept. Cloud and shadow are then buffered to catch missed cloud edges.
+
+Optionally a cloud probability (``cloud_prob`` in the cube: s2cloudless, see
+:mod:`geomon.cloudprob`) adds the pixels at or above a threshold to the cloud, before the buffer.
+The model, too, calls some bright spoil cloud, so the same bare-ground guard applies to it.
 """
 
 from __future__ import annotations
 
 import xarray as xr
 
+from geomon.cloudprob import CLOUD_PROB
 from geomon.morphology import dilate
 
 __all__ = ["CLEAR_CLASSES", "CLOUD_CLASSES", "clear_sky"]
@@ -20,7 +25,8 @@ CLOUD_CLASSES = (3, 8, 9, 10)
 
 
 def clear_sky(
-    ds: xr.Dataset, *, buffer_px: int = 2, keep_bright_ground: bool = True
+    ds: xr.Dataset, *, buffer_px: int = 2, keep_bright_ground: bool = True,
+    cloud_probability_threshold: float | None = None,
 ) -> xr.DataArray:
     """Boolean (time, y, x) mask, True where the ground is seen clearly. Lazy.
 
@@ -31,7 +37,11 @@ def clear_sky(
     buffer_px
         Cloud and shadow are dilated by this many pixels of ``ds``'s grid.
     keep_bright_ground
-        Keep SCL cloud (8, 9) pixels whose spectrum is bare ground rather than cloud.
+        Keep SCL cloud (8, 9) pixels, and pixels the cloud probability calls cloud, whose
+        spectrum is bare ground rather than cloud.
+    cloud_probability_threshold
+        With a ``cloud_prob`` variable in ``ds``: pixels whose probability is at least this are
+        cloud too (NaN probability: SCL alone decides). None: SCL only.
 
     Examples
     --------
@@ -40,9 +50,14 @@ def clear_sky(
     """
     scl = ds["scl"]
     cloud = scl.isin(CLOUD_CLASSES)
+    guarded = scl.isin((8, 9))  # classes that bare ground is mistaken for
+    if cloud_probability_threshold is not None and CLOUD_PROB in ds:
+        modelled = ds[CLOUD_PROB] >= cloud_probability_threshold
+        cloud = cloud | modelled
+        guarded = guarded | (modelled & ~scl.isin((3, 10)))  # not SCL shadow or cirrus
     if keep_bright_ground:
         blue, swir = ds["blue"], ds["swir16"]
-        ground = scl.isin((8, 9)) & (blue < 0.18) & (swir > 1.5 * blue)
+        ground = guarded & (blue < 0.18) & (swir > 1.5 * blue)
         cloud = cloud & ~ground
     if buffer_px > 0:
         cloud = dilate(cloud, buffer_px)
