@@ -241,10 +241,18 @@ def _fingerprint(pipe: Pipeline, aoi: AOI, grid: Any) -> dict[str, Any]:
                  "shape": list(grid.shape.yx)},
         "tile_px": pipe.compute.tile_px, "chunk_px": pipe.compute.chunk_px,
         "bands": list(COMPOSITE_BANDS), "source": source,
-        "mask": pipe.mask.model_dump(mode="json"),
+        "mask": _mask_fingerprint(pipe),
         "detection": pipe.detection.model_dump(mode="json"),
         "geomon": software_versions().get("geomon"),
     }
+
+
+def _mask_fingerprint(pipe: Pipeline) -> dict[str, Any]:
+    """The mask settings; without the cloud-probability keys when it is off, so composites
+    cached before the option existed are still reused."""
+    off = {"cloud_probability", "cloud_probability_threshold"}
+    return pipe.mask.model_dump(mode="json", exclude=off if not pipe.mask.cloud_probability
+                                else None)
 
 
 def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: Cube,
