@@ -65,8 +65,9 @@ class StacSource:
                ) -> list[pystac.Item]:
         """Items of the configured collection over ``aoi`` between ``start`` and ``end``.
 
-        ``collection`` searches another collection of the same catalogue instead (the L1C twins),
-        and then returns an empty list rather than raising when nothing matches.
+        ``collection`` searches another collection of the same catalogue instead (the L1C twins):
+        without the cloud-cover filter (their L2A twins passed it already), and returning an
+        empty list rather than raising when nothing matches.
 
         Raises
         ------
@@ -83,8 +84,8 @@ class StacSource:
             found = self._search_url(aoi, start, end, wanted)
         items = [i for i in found if _matches(i, aoi, start, end)
                  and i.collection_id in (None, wanted)]
-        kept = [i for i in items if (i.properties.get("eo:cloud_cover") or 0.0)
-                <= c.max_cloud_cover]
+        kept = [i for i in items if collection is not None
+                or (i.properties.get("eo:cloud_cover") or 0.0) <= c.max_cloud_cover]
         kept.sort(key=lambda i: (i.datetime, i.id))
         if not kept and collection is None:
             raise NoImageryError(
@@ -170,7 +171,8 @@ class StacSource:
             client = pystac_client.Client.open(url, stac_io=io, modifier=self._modifier,
                                                timeout=self.policy.timeout_s)
             extra: dict[str, Any] = {}
-            if client.conforms_to(pystac_client.ConformanceClasses.QUERY):
+            twins = collection != self.preset.collection  # L1C twins: no cloud filter
+            if not twins and client.conforms_to(pystac_client.ConformanceClasses.QUERY):
                 extra["query"] = {"eo:cloud_cover": {"lte": c.max_cloud_cover}}
             search = client.search(
                 collections=[collection],

@@ -20,6 +20,7 @@ from geomon.mask import clear_sky
 from geomon.sources import make_source
 from geomon.sources._l1c import pair_twins
 from geomon.testing import raise_if_dask_computes
+from tests.integration.servers import range_http_server, rustac_binary, rustac_server
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +196,20 @@ def test_a_tiled_run_with_the_model_uses_other_views_and_keeps_the_sites(scene, 
     sites = {n: json.loads((r / "detections.geojson").read_text())["features"]
              for n, r in runs.items()}
     assert sites["scl"] and len(sites["model"]) >= 0.8 * len(sites["scl"])
+
+
+@pytest.mark.skipif(rustac_binary() is None, reason="rustac not installed")
+def test_twins_found_through_a_stac_api_give_the_same_probability(tmp_path):
+    from geomon.sample import generate_scene
+
+    scene = generate_scene(tmp_path / "twins", workers=1, l1c=True, **SMALL)
+    ref = _load(scene, cloud_probability=True).data[CLOUD_PROB].compute()
+    with range_http_server(scene.root) as base:
+        served = generate_scene(scene.root, workers=1, l1c=True, href_prefix=base, **SMALL)
+        with rustac_server(served.item_collection) as api:
+            src = make_source(SourceConfig(kind="stac", url=api, max_cloud_cover=100,
+                                           retries=2, backoff_s=0.05, timeout_s=10))
+            got = src.load(_aoi(scene), scene.start, scene.end, chunk_px=1024,
+                           cloud_probability=True).data[CLOUD_PROB].compute()
+    assert np.isfinite(got.values).any()
+    np.testing.assert_array_equal(got.values, ref.values)
