@@ -99,14 +99,17 @@ def run(ctx: click.Context, pipeline: Path, progress: bool | None, scheduler: st
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
 @click.option("--href-prefix", default=None,
               help="URL prefix for asset hrefs in item_collection.json (to serve over HTTP).")
+@click.option("--l1c", is_flag=True, default=False,
+              help="Also write each item's Level-1C twin (collection sentinel-2-l1c), for the "
+                   "s2cloudless cloud probability (mask.cloud_probability).")
 def sample(scenario: str, seed: int, size: int, start: str, end: str, out: Path,
-           href_prefix: str | None) -> None:
+           href_prefix: str | None, l1c: bool) -> None:
     """Generate a simulated Sentinel-2 scene with known truth, in Earth Search layout."""
     from geomon.sample import generate_scene
 
     scene = generate_scene(out, scenario=scenario, seed=seed, size=size,
                            start=_date(start, "--start"), end=_date(end, "--end"),
-                           href_prefix=href_prefix)
+                           href_prefix=href_prefix, l1c=l1c)
     click.echo(f"wrote {scene.n_items} items to {scene.root} (catalog: {scene.catalog})")
 
 

@@ -28,7 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geomon.errors import GeomonError
 
-__all__ = ["Period", "Pipeline", "latest_complete_end", "load_pipeline", "make_periods"]
+__all__ = [
+    "Period",
+    "Pipeline",
+    "check_cloud_probability",
+    "latest_complete_end",
+    "load_pipeline",
+    "make_periods",
+]
 
 
 class _Strict(BaseModel):
@@ -125,11 +132,18 @@ class SourceConfig(_Strict):
 
 
 class MaskConfig(_Strict):
-    """Clear-sky masking from the SCL band."""
+    """Clear-sky masking from the SCL band, optionally with a cloud-probability model."""
 
     cloud_buffer_px: int = Field(1, ge=0, le=10, description="dilate cloud/shadow by N 20 m px")
     keep_bright_ground: bool = Field(
         True, description="keep SCL 'cloud' pixels whose spectrum is bare ground, not cloud"
+    )
+    cloud_probability: Literal["s2cloudless"] | None = Field(
+        None, description="also mask pixels a cloud-probability model calls cloud: s2cloudless "
+        "(Sentinel Hub's precomputed CLP band, or the model run on Level-1C twins of STAC items)"
+    )
+    cloud_probability_threshold: float = Field(
+        0.4, gt=0, lt=1, description="probability at or above which a pixel is cloud"
     )
 
 
@@ -296,6 +310,37 @@ class Pipeline(_Strict):
         return out
 
 
+def check_cloud_probability(pipe: Pipeline, path: Path | None = None) -> None:
+    """Raise if ``mask.cloud_probability`` is set and the source cannot provide it.
+
+    Sentinel Hub serves the precomputed ``CLP`` band; a STAC catalogue needs a Level-1C
+    collection (the twins) and the s2cloudless package; a local folder of L2A files has neither.
+    """
+    if pipe.mask.cloud_probability is None:
+        return
+    field, source = "mask.cloud_probability", pipe.source
+    if source.kind == "local":
+        raise GeomonError(
+            "s2cloudless needs Level-1C bands (B01 ... B12 with B10) or a precomputed "
+            "probability, which a local folder of L2A files does not provide", path=path,
+            field=field, expected="source kind stac (Earth Search layout) or sentinelhub")
+    if source.kind == "stac":
+        from geomon.cloudprob import require_s2cloudless
+        from geomon.sources.providers import preset
+
+        if preset(source).l1c_collection is None:
+            raise GeomonError(
+                f"s2cloudless needs Level-1C twins of the L2A items, and provider "
+                f"{source.provider!r} has no L1C collection geomon can read", path=path,
+                field=field, expected="provider earth-search, a catalogue in the Earth Search "
+                                      "layout, or source kind sentinelhub")
+        try:
+            require_s2cloudless(field)
+        except GeomonError as exc:
+            exc.path = path
+            raise
+
+
 @dataclass(frozen=True, order=True)
 class Period:
     """A closed date interval with a label such as ``2024Q2`` or ``2024-05``."""
@@ -364,6 +409,7 @@ def load_pipeline(path: str | Path) -> Pipeline:
         pipe = Pipeline.model_validate(raw)
     except ValidationError as exc:
         raise _readable(exc, path) from None
+    check_cloud_probability(pipe, path)
     return _resolve_paths(pipe, path)
 
 

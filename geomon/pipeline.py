@@ -115,7 +115,8 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     baseline, periods = pipe.baseline(), pipe.periods()
     every = [*baseline, *periods]
     cube = make_source(pipe.source).load(
-        aoi, every[0].start, every[-1].end, chunk_px=pipe.compute.chunk_px
+        aoi, every[0].start, every[-1].end, chunk_px=pipe.compute.chunk_px,
+        **_cloud_probability_kw(pipe),
     )
     detector = make_detector(pipe.detection)
     grid = cube.data.odc.geobox
@@ -191,7 +192,8 @@ def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list
         window = tile.read(buffer_px, shape)
         ds = cube.window(tile.geobox(grid, window))
         clear = clear_sky(ds, buffer_px=buffer_px,
-                          keep_bright_ground=pipe.mask.keep_bright_ground)
+                          keep_bright_ground=pipe.mask.keep_bright_ground,
+                          cloud_probability_threshold=_threshold(pipe))
         layers, sums = detector.observation_layers(ds), detector.observation_sums(ds)
         core = tile.core_in(window)
         for p in missing:
@@ -213,6 +215,16 @@ def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list
                                & (cube.data.time.values < np.datetime64(p.end)
                                   + np.timedelta64(1, "D")))) for p in every]
     return comps.assign_coords(n_acquisitions=("period", acquisitions)), reuse
+
+
+def _cloud_probability_kw(pipe: Pipeline) -> dict[str, bool]:
+    """Ask the source for a cloud probability only when the mask uses one (old sources work)."""
+    return {"cloud_probability": True} if pipe.mask.cloud_probability else {}
+
+
+def _threshold(pipe: Pipeline) -> float | None:
+    m = pipe.mask
+    return m.cloud_probability_threshold if m.cloud_probability else None
 
 
 def _computed(jobs: list[tuple[Tile, Period, xr.Dataset]]
@@ -260,10 +272,18 @@ def _fingerprint(pipe: Pipeline, aoi: AOI, grid: Any) -> dict[str, Any]:
                  "shape": list(grid.shape.yx)},
         "tile_px": pipe.compute.tile_px, "chunk_px": pipe.compute.chunk_px,
         "bands": list(COMPOSITE_BANDS), "source": source,
-        "mask": pipe.mask.model_dump(mode="json"),
+        "mask": _mask_fingerprint(pipe),
         "detection": pipe.detection.model_dump(mode="json"),
         "geomon": software_versions().get("geomon"),
     }
+
+
+def _mask_fingerprint(pipe: Pipeline) -> dict[str, Any]:
+    """The mask settings; without the cloud-probability keys when it is off, so composites
+    cached before the option existed are still reused."""
+    off = {"cloud_probability", "cloud_probability_threshold"}
+    return pipe.mask.model_dump(mode="json", exclude=off if not pipe.mask.cloud_probability
+                                else None)
 
 
 def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: Cube,

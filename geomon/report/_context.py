@@ -289,6 +289,9 @@ def _parameters(result: Assessment) -> list[dict[str, str]]:
         ("mask.cloud_buffer_px", f"{m.cloud_buffer_px} px (20 m)", "buffer around clouds"),
         ("mask.keep_bright_ground", str(m.keep_bright_ground),
          "keep bright soil the classification calls cloud"),
+        ("mask.cloud_probability",
+         f"{m.cloud_probability}, ≥ {m.cloud_probability_threshold:g}"
+         if m.cloud_probability else "off", "cloud-probability model added to SCL"),
         ("detection.method", d.method, "change detector"),
         ("detection.min_mapping_unit_ha", f"{d.min_mapping_unit_ha} ha", "smallest site kept"),
         ("detection.min_clear_observations", str(d.min_clear_observations),

@@ -24,7 +24,12 @@ from geomon.sample._scene import (
     read_scene_json,
     scene_to_json,
 )
-from geomon.sample._stac import build_items, write_catalog, write_item_collection
+from geomon.sample._stac import (
+    build_items,
+    build_l1c_items,
+    write_catalog,
+    write_item_collection,
+)
 from geomon.sample._truth import confounder_features, site_features, write_geojson, write_rasters
 from geomon.sample._world import build_world
 from geomon.sample._write import default_workers, write_acquisitions
@@ -85,9 +90,13 @@ def scene_footprint(scenario: str, size: int) -> Polygon:
     return make_grid(spec.lon, spec.lat, _check_size(size)).footprint_lonlat()
 
 
-def _identity(scenario: str, seed: int, size: int, start: date, end: date) -> dict[str, object]:
-    return {"format": SCENE_FORMAT, "scenario": scenario, "seed": seed, "size": size,
-            "start": start.isoformat(), "end": end.isoformat()}
+def _identity(scenario: str, seed: int, size: int, start: date, end: date, l1c: bool = False
+              ) -> dict[str, object]:
+    ident: dict[str, object] = {"format": SCENE_FORMAT, "scenario": scenario, "seed": seed,
+                                "size": size, "start": start.isoformat(), "end": end.isoformat()}
+    if l1c:  # only when asked for: scenes written before the option keep their identity
+        ident["l1c"] = True
+    return ident
 
 
 def _existing(root: Path, ident: dict[str, object]) -> bool:
@@ -122,6 +131,7 @@ def generate_scene(
     href_prefix: str | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    l1c: bool = False,
 ) -> Scene:
     """Write a simulated Sentinel-2 L2A time series with known truth, in the Earth Search layout.
 
@@ -147,6 +157,12 @@ def generate_scene(
         The output does not depend on it.
     progress
         Called as ``progress(done, total)`` after each acquisition is written.
+    l1c
+        Also write each acquisition's Level-1C twin (collection ``sentinel-2-l1c``, item id
+        ``..._L1C``): top-of-atmosphere reflectance of the ten bands s2cloudless reads (B01 B02
+        B04 B05 B08 B8A B09 B10 B11 B12, Earth Search asset names), from the same surface and
+        sky through a simple atmosphere (:mod:`geomon.sample._toa`). The L2A items are the same
+        with or without it.
 
     Returns
     -------
@@ -175,7 +191,7 @@ def generate_scene(
                           expected="a positive integer")
 
     root = Path(out).expanduser().resolve()
-    ident = _identity(scenario, seed, size, d0, d1)
+    ident = _identity(scenario, seed, size, d0, d1, bool(l1c))
     if _existing(root, ident):
         scene = load_scene(root)
         if scene.href_prefix == prefix:
@@ -193,7 +209,8 @@ def generate_scene(
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        scene = _generate(tmp, root, scenario, seed, size, d0, d1, prefix, workers, progress)
+        scene = _generate(tmp, root, scenario, seed, size, d0, d1, prefix, workers, progress,
+                          bool(l1c))
         if root.exists():
             root.rmdir()  # empty (checked above)
         tmp.rename(root)
@@ -211,12 +228,13 @@ def _write_json(path: Path, doc: dict) -> None:
 
 def _generate(tmp: Path, root: Path, scenario: str, seed: int, size: int, d0: date, d1: date,
               prefix: str | None, workers: int,
-              progress: Callable[[int, int], None] | None) -> Scene:
+              progress: Callable[[int, int], None] | None, l1c: bool = False) -> Scene:
     world = build_world(scenario, seed, size, d0, d1)
-    metas = write_acquisitions(world, tmp, workers=workers, progress=progress)
+    metas = write_acquisitions(world, tmp, workers=workers, progress=progress, l1c=l1c)
     items = build_items(world, metas, tmp)
-    write_catalog(world, items, tmp)
-    write_item_collection(tmp, [m.item_id for m in metas], root, prefix,
+    twins = build_l1c_items(world, metas, items, tmp) if l1c else []
+    write_catalog(world, items, tmp, twins)
+    write_item_collection(tmp, [m.item_id for m in metas] + [t.id for t in twins], root, prefix,
                           tmp / "item_collection.json")
 
     periods = quarters(d0, d1)
@@ -245,6 +263,7 @@ def _generate(tmp: Path, root: Path, scenario: str, seed: int, size: int, d0: da
         "generator": "geomon.sample",
         "mgrs_tile": "".join(str(v) for v in world.mgrs),
         "items": [m.item_id for m in metas],
+        **({"l1c": True, "l1c_items": [t.id for t in twins]} if l1c else {}),
         "summary": {
             "sites": len(sites),
             "sites_at_least_0_5_ha": sum(f["properties"]["area_ha"] >= 0.5 for f in sites),

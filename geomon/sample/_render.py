@@ -28,6 +28,7 @@ from geomon.sample._spectra import (
     SHADOW_KEEP,
     endmembers,
 )
+from geomon.sample._toa import toa_bands
 from geomon.sample._world import Acquisition, World
 
 __all__ = ["Rendered", "Surface", "render", "surface"]
@@ -56,6 +57,7 @@ class Rendered:
     surface: Surface | None  # kept only when asked for (tests)
     cloud_cover: float  # percent of valid pixels under (thick, thin or cirrus) cloud
     nodata_pct: float
+    toa: dict[str, np.ndarray] | None = None  # L1C file stem -> TOA reflectance, when asked for
 
 
 def _blend(r: np.ndarray, idx: np.ndarray, w: np.ndarray, spec: np.ndarray) -> None:
@@ -169,8 +171,13 @@ def _apply_sky(refl: np.ndarray, sky: Sky) -> None:
             rb += sky.alpha * CLOUD[b] * (0.75 + 0.25 * sky.alpha)
 
 
-def render(world: World, acq: Acquisition, *, keep_surface: bool = False) -> Rendered:
-    """Everything one acquisition writes (deterministic in the world and the acquisition)."""
+def render(world: World, acq: Acquisition, *, keep_surface: bool = False,
+           toa: bool = False) -> Rendered:
+    """Everything one acquisition writes (deterministic in the world and the acquisition).
+
+    With ``toa`` also its Level-1C top-of-atmosphere bands (:mod:`geomon.sample._toa`), from a
+    random stream of their own, so the L2A output is the same with or without them.
+    """
     n = world.n
     rng = rng_for(world.seed, world.spec.name, "acquisition", acq.day)
     surf = surface(world, acq.day)
@@ -212,6 +219,9 @@ def render(world: World, acq: Acquisition, *, keep_surface: bool = False) -> Ren
     else:
         cover = 100.0 * float(truth[valid10].mean()) if valid10.any() else 0.0
     nodata = 0.0 if valid20 is None else 100.0 * (1.0 - float(valid20.mean()))
+    l1c = None
+    if toa:  # refl still holds the sky-applied surface: refl10/refl20 are copies
+        l1c = toa_bands(refl, sky, rng_for(world.seed, world.spec.name, "l1c", acq.day))
     return Rendered(refl10=refl10, refl20=refl20, scl=scl, valid10=valid10, valid20=valid20,
                     sky=sky, surface=surf if keep_surface else None, cloud_cover=cover,
-                    nodata_pct=nodata)
+                    nodata_pct=nodata, toa=l1c)

@@ -19,12 +19,15 @@ import shapely
 from pystac.layout import CustomLayoutStrategy
 
 from geomon.sample._spectra import BAND_INFO
+from geomon.sample._toa import L1C_BANDS
 from geomon.sample._world import Acquisition, World
-from geomon.sample._write import BOA_OFFSET, ItemMeta
+from geomon.sample._write import BOA_OFFSET, ItemMeta, l1c_id
 
-__all__ = ["COLLECTION_ID", "build_items", "write_catalog", "write_item_collection"]
+__all__ = ["COLLECTION_ID", "L1C_COLLECTION_ID", "build_items", "build_l1c_items",
+           "write_catalog", "write_item_collection"]
 
 COLLECTION_ID = "sentinel-2-l2a"
+L1C_COLLECTION_ID = "sentinel-2-l1c"
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 PROCESSING_BASELINE = "05.10"
 LICENSE_URL = "https://sentinel.esa.int/documents/247904/690755/Sentinel_Data_Legal_Notice"
@@ -104,6 +107,59 @@ def _scl_asset(world: World, href: str, size: int) -> pystac.Asset:
     )
 
 
+def _l1c_asset(world: World, key: str, href: str, size: int) -> pystac.Asset:
+    band = next(b for b in L1C_BANDS if b.key == key)
+    n = -(-world.grid.size * 10 // band.res)
+    g = world.grid
+    return pystac.Asset(
+        href=href,
+        media_type=COG_TYPE,
+        title=f"{band.title} - {band.res}m",
+        roles=["data", "reflectance"],
+        extra_fields={
+            "eo:bands": [{"name": band.key, "common_name": band.key, "description": band.title,
+                          "center_wavelength": band.center, "full_width_half_max": band.fwhm}],
+            "gsd": band.res,
+            "proj:shape": [n, n],
+            "proj:transform": [float(band.res), 0.0, g.x0, 0.0, -float(band.res), g.y0],
+            "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15,
+                              "spatial_resolution": band.res, "scale": 0.0001,
+                              "offset": BOA_OFFSET}],
+            "file:size": size,
+        },
+    )
+
+
+def build_l1c_items(world: World, metas: list[ItemMeta], l2a: list[pystac.Item], root: Path
+                    ) -> list[pystac.Item]:
+    """The Level-1C twins of ``l2a`` (where written): same tile, platform and datetime."""
+    drop = {k for k in l2a[0].properties if k in _L2A_ONLY} if l2a else set()
+    items = []
+    for meta, twin in zip(metas, l2a, strict=True):
+        if meta.l1c_folder is None:
+            continue
+        props = {k: v for k, v in twin.properties.items() if k not in drop}
+        props["s2:product_type"] = "S2MSI1C"
+        item = pystac.Item(id=l1c_id(meta.item_id), geometry=twin.geometry, bbox=twin.bbox,
+                           datetime=twin.datetime, properties=props,
+                           stac_extensions=list(STAC_EXTENSIONS), collection=L1C_COLLECTION_ID)
+        for key, name in meta.l1c_files.items():
+            item.add_asset(key, _l1c_asset(world, key, str(root / meta.l1c_folder / name),
+                                           meta.l1c_sizes[key]))
+        item.add_link(pystac.Link("license", LICENSE_URL))
+        items.append(item)
+    return items
+
+
+#: L2A-only properties an L1C twin does not carry (Sen2Cor's scene classification shares).
+_L2A_ONLY = frozenset({"earthsearch:boa_offset_applied", "s2:dark_features_percentage",
+                       "s2:cloud_shadow_percentage", "s2:vegetation_percentage",
+                       "s2:not_vegetated_percentage", "s2:water_percentage",
+                       "s2:unclassified_percentage", "s2:medium_proba_clouds_percentage",
+                       "s2:high_proba_clouds_percentage", "s2:thin_cirrus_percentage",
+                       "s2:snow_ice_percentage", "s2:saturated_defective_pixel_percentage"})
+
+
 def build_items(world: World, metas: list[ItemMeta], root: Path) -> list[pystac.Item]:
     """One pystac Item per acquisition, with absolute local asset hrefs."""
     zone, band, square = world.mgrs
@@ -153,16 +209,18 @@ def build_items(world: World, metas: list[ItemMeta], root: Path) -> list[pystac.
     return items
 
 
-def _collection(world: World, items: list[pystac.Item]) -> pystac.Collection:
+def _collection(world: World, items: list[pystac.Item], l1c: bool = False
+                ) -> pystac.Collection:
     bbox = list(world.grid.footprint_lonlat().bounds)
     times = [i.datetime for i in items]
     extent = pystac.Extent(pystac.SpatialExtent([bbox]),
                            pystac.TemporalExtent([[min(times), max(times)]]))
+    level, what = ("1C", "top-of-atmosphere") if l1c else ("2A", "surface")
     coll = pystac.Collection(
-        id=COLLECTION_ID,
-        title="Sentinel-2 Level-2A (simulated by geomon)",
+        id=L1C_COLLECTION_ID if l1c else COLLECTION_ID,
+        title=f"Sentinel-2 Level-{level} (simulated by geomon)",
         description=(
-            "Simulated Sentinel-2 L2A surface reflectance in the Earth Search v1 layout, "
+            f"Simulated Sentinel-2 L{level} {what} reflectance in the Earth Search v1 layout, "
             f"scenario {world.spec.name!r}, seed {world.seed}: {world.spec.description}."
         ),
         extent=extent,
@@ -178,10 +236,12 @@ def _collection(world: World, items: list[pystac.Item]) -> pystac.Collection:
     return coll
 
 
-def write_catalog(world: World, items: list[pystac.Item], root: Path) -> Path:
-    """Save a self-contained static catalog: ``catalog.json`` -> collection -> items.
+def write_catalog(world: World, items: list[pystac.Item], root: Path,
+                  l1c_items: list[pystac.Item] | None = None) -> Path:
+    """Save a self-contained static catalog: ``catalog.json`` -> collection(s) -> items.
 
     Item JSON sits next to its COGs (``items/<id>/<id>.json``), like Earth Search's bucket.
+    ``l1c_items`` go into a second collection, ``sentinel-2-l1c``.
     """
     catalog = pystac.Catalog(
         id=f"geomon-sample-{world.spec.name}-{world.seed}",
@@ -191,6 +251,10 @@ def write_catalog(world: World, items: list[pystac.Item], root: Path) -> Path:
     coll = _collection(world, items)
     catalog.add_child(coll)
     coll.add_items(items)
+    if l1c_items:
+        twins = _collection(world, l1c_items, l1c=True)
+        catalog.add_child(twins)
+        twins.add_items(l1c_items)
 
     def item_func(item: pystac.Item, parent_dir: str) -> str:
         del parent_dir

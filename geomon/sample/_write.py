@@ -44,6 +44,7 @@ from geomon.sample._clouds import (
 )
 from geomon.sample._render import render
 from geomon.sample._spectra import BAND_INFO, IDX10, IDX20
+from geomon.sample._toa import L1C_BANDS
 from geomon.sample._world import Acquisition, World
 
 __all__ = ["ItemMeta", "write_acquisitions", "write_cog"]
@@ -81,6 +82,9 @@ class ItemMeta:
     nodata_pct: float
     scl_pct: dict[str, float]
     valid_utm: dict[str, Any] | None  # GeoJSON of the valid-data outline (UTM), None = all
+    l1c_folder: str | None = None  # the L1C twin's folder, when written
+    l1c_files: dict[str, str] = dataclasses.field(default_factory=dict)
+    l1c_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def write_cog(path: Path, data: np.ndarray, *, transform: tuple[float, ...], epsg: int,
@@ -126,9 +130,46 @@ def _valid_outline(valid20: np.ndarray, transform20: tuple[float, ...]) -> dict[
     return shapely.geometry.mapping(geom)
 
 
-def write_one(world: World, acq: Acquisition, root: Path) -> ItemMeta:
-    """Render one acquisition and write its COGs under ``root/items/<item_id>/``."""
-    r = render(world, acq)
+def l1c_id(item_id: str) -> str:
+    """Id of the L1C twin of an L2A item id (``..._0_L2A`` → ``..._0_L1C``), as Earth Search."""
+    return item_id.removesuffix("_L2A") + "_L1C"
+
+
+def _valid_at(valid10: np.ndarray | None, f: int) -> np.ndarray | None:
+    if valid10 is None or f == 1:
+        return valid10
+    n = valid10.shape[0]
+    m = -(-n // f)
+    padded = np.pad(valid10, ((0, m * f - n), (0, m * f - n)), mode="edge")
+    return padded.reshape(m, f, m, f).all(axis=(1, 3))
+
+
+def _write_l1c(world: World, acq: Acquisition, toa: dict[str, np.ndarray],
+               valid10: np.ndarray | None, root: Path) -> tuple[str, dict[str, str],
+                                                               dict[str, int]]:
+    """Write the L1C twin's ten TOA bands (uint16 DN with the -0.1 offset, nodata 0)."""
+    folder = Path("items") / l1c_id(acq.item_id)
+    out = root / folder
+    out.mkdir(parents=True, exist_ok=True)
+    g = world.grid
+    files, sizes = {}, {}
+    for band in L1C_BANDS:
+        f = band.res // 10
+        tr = (float(band.res), 0.0, g.x0, 0.0, -float(band.res), g.y0)
+        name = f"{band.file}.tif"
+        write_cog(out / name, _to_dn(toa[band.file], _valid_at(valid10, f)), transform=tr,
+                  epsg=g.epsg, nodata=0, resampling="AVERAGE")
+        files[band.key] = name
+        sizes[band.key] = (out / name).stat().st_size
+    return folder.as_posix(), files, sizes
+
+
+def write_one(world: World, acq: Acquisition, root: Path, *, l1c: bool = False) -> ItemMeta:
+    """Render one acquisition and write its COGs under ``root/items/<item_id>/``.
+
+    With ``l1c`` also its Level-1C twin under ``root/items/<l1c item id>/``.
+    """
+    r = render(world, acq, toa=l1c)
     folder = Path("items") / acq.item_id
     out = root / folder
     out.mkdir(parents=True, exist_ok=True)
@@ -153,9 +194,13 @@ def write_one(world: World, acq: Acquisition, root: Path) -> ItemMeta:
     scl_pct = {k: round(100.0 * sum(counts[c] for c in codes) / valid_n, 6)
                for k, codes in _SCL_PCT.items()}
     outline = None if r.valid20 is None else _valid_outline(r.valid20, g.transform20)
+    twin: tuple[str | None, dict[str, str], dict[str, int]] = (None, {}, {})
+    if r.toa is not None:
+        twin = _write_l1c(world, acq, r.toa, r.valid10, root)
     return ItemMeta(index=acq.index, item_id=acq.item_id, folder=folder.as_posix(), files=files,
                     sizes=sizes, cloud_cover=round(r.cloud_cover, 6),
-                    nodata_pct=round(r.nodata_pct, 6), scl_pct=scl_pct, valid_utm=outline)
+                    nodata_pct=round(r.nodata_pct, 6), scl_pct=scl_pct, valid_utm=outline,
+                    l1c_folder=twin[0], l1c_files=twin[1], l1c_sizes=twin[2])
 
 
 #: Worker output lines carrying results start with this, so stray prints cannot confuse us.
@@ -172,16 +217,17 @@ def _meta_from_json(line: str) -> ItemMeta | None:
     return ItemMeta(**json.loads(line[len(_MARK):]))
 
 
-def _run_worker(world_file: str, root: str, part: int, parts: int) -> None:
+def _run_worker(world_file: str, root: str, part: int, parts: int, l1c: bool = False) -> None:
     """Worker process body: write acquisitions ``part, part + parts, ...``; one JSON line each."""
     with open(world_file, "rb") as fh:
         world: World = pickle.load(fh)
     for acq in world.acquisitions[part::parts]:
-        sys.stdout.write(_meta_to_json(write_one(world, acq, Path(root))) + "\n")
+        sys.stdout.write(_meta_to_json(write_one(world, acq, Path(root), l1c=l1c)) + "\n")
         sys.stdout.flush()
 
 
-def _parallel(world: World, root: Path, workers: int) -> Iterator[ItemMeta]:
+def _parallel(world: World, root: Path, workers: int, l1c: bool = False
+              ) -> Iterator[ItemMeta]:
     """Render in ``workers`` fresh Python processes (``python -m geomon.sample._worker``).
 
     Plain subprocesses rather than multiprocessing: no fork of a threaded process, and no
@@ -210,7 +256,7 @@ def _parallel(world: World, root: Path, workers: int) -> Iterator[ItemMeta]:
     try:
         for k in range(workers):
             cmd = [sys.executable, "-m", "geomon.sample._worker", str(world_file), str(root),
-                   str(k), str(workers)]
+                   str(k), str(workers), "l1c" if l1c else ""]
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=env)
             procs.append(p)
@@ -245,18 +291,21 @@ def _parallel(world: World, root: Path, workers: int) -> Iterator[ItemMeta]:
 
 
 def write_acquisitions(world: World, root: Path, *, workers: int,
-                       progress: Callable[[int, int], None] | None = None) -> list[ItemMeta]:
+                       progress: Callable[[int, int], None] | None = None,
+                       l1c: bool = False) -> list[ItemMeta]:
     """Render and write every acquisition of ``world`` under ``root`` with ``workers`` processes.
 
     Output is byte-identical whatever the number of workers: each acquisition draws from its own
-    random stream. Returns the items' metadata in acquisition order.
+    random stream. With ``l1c`` each acquisition's Level-1C twin is written too. Returns the
+    items' metadata in acquisition order.
     """
     total = len(world.acquisitions)
     workers = max(1, min(workers, total))
     if workers == 1:
-        stream: Iterator[ItemMeta] = (write_one(world, a, root) for a in world.acquisitions)
+        stream: Iterator[ItemMeta] = (write_one(world, a, root, l1c=l1c)
+                                      for a in world.acquisitions)
     else:
-        stream = _parallel(world, root, workers)
+        stream = _parallel(world, root, workers, l1c)
     results: list[ItemMeta] = []
     for meta in stream:
         results.append(meta)

@@ -21,7 +21,8 @@ SCL = "scl"
 class Cube:
     """A lazy image cube and where it came from.
 
-    ``data`` holds reflectance bands (float32) and ``scl`` (uint8) on dims (time, y, x).
+    ``data`` holds reflectance bands (float32) and ``scl`` (uint8) on dims (time, y, x), and
+    ``cloud_prob`` (float32, 0-1) when a cloud probability was asked for.
     ``items`` lists, per item used, its id, datetime, cloud cover, platform and processing
     baseline, for the manifest. ``skipped`` lists the assets that could not be read after
     retries (``id``, ``asset``, ``datetime``, ``reason``); read failures met while the cube is
@@ -48,6 +49,12 @@ class Cube:
 class Source(Protocol):
     """Finds and loads imagery for an AOI."""
 
-    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int) -> Cube:
-        """Lazy cube of all acquisitions over ``aoi`` between ``start`` and ``end`` inclusive."""
+    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int,
+             cloud_probability: bool = False) -> Cube:
+        """Lazy cube of all acquisitions over ``aoi`` between ``start`` and ``end`` inclusive.
+
+        With ``cloud_probability`` the cube also holds ``cloud_prob`` (0-1, NaN where unknown;
+        see :mod:`geomon.cloudprob`), or the source raises a :class:`GeomonError` naming
+        ``mask.cloud_probability`` when it cannot provide one.
+        """
         ...

@@ -57,24 +57,27 @@ def declared_scale_offset(asset_fields: Mapping[str, Any], properties: Mapping[s
     return DEFAULT_SCALE, baseline_offset(properties.get("s2:processing_baseline"))
 
 
-def to_reflectance(raw: xr.Dataset, scale_offset: Mapping[str, Sequence[tuple[float, float]]]
-                   ) -> xr.Dataset:
-    """Reflectance bands (float32, DN 0 → NaN) and ``scl`` (uint8) from a DN cube.
+def to_reflectance(raw: xr.Dataset, scale_offset: Mapping[str, Sequence[tuple[float, float]]],
+                   *, bands: Sequence[str] = BANDS) -> xr.Dataset:
+    """Reflectance bands (float32, DN 0 → NaN) and ``scl`` (uint8, if present) from a DN cube.
 
     Parameters
     ----------
     raw
-        DN cube with the :data:`BANDS` and ``scl`` on dims (time, y, x).
+        DN cube with the ``bands`` (and ``scl``) on dims (time, y, x).
     scale_offset
         Per band, one ``(scale, offset)`` per time step of ``raw``.
+    bands
+        The reflectance bands (default :data:`BANDS`).
     """
     out = {}
-    for band in BANDS:
+    for band in bands:
         pairs = scale_offset[band]
         scale = xr.DataArray(np.array([p[0] for p in pairs], "float32"), dims="time")
         offset = xr.DataArray(np.array([p[1] for p in pairs], "float32"), dims="time")
         dn = raw[band]
         out[band] = (dn.astype("float32") * scale + offset).where(dn != 0)
         out[band].attrs = {"units": "reflectance"}
-    out[SCL] = raw[SCL].astype("uint8")
+    if SCL in raw:
+        out[SCL] = raw[SCL].astype("uint8")
     return xr.Dataset(out, coords=raw.coords, attrs=raw.attrs)

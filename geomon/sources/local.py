@@ -75,8 +75,17 @@ class LocalSource:
         self.config = config
         self.policy = RetryPolicy.from_config(config)
 
-    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024) -> Cube:
-        """Lazy reflectance cube over ``aoi`` of the files dated ``start`` to ``end``."""
+    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024,
+             cloud_probability: bool = False) -> Cube:
+        """Lazy reflectance cube over ``aoi`` of the files dated ``start`` to ``end``.
+
+        A folder of L2A files has no cloud probability: ``cloud_probability`` raises.
+        """
+        if cloud_probability:
+            raise GeomonError("a local folder of L2A files provides no cloud probability "
+                              "(s2cloudless needs Level-1C bands)",
+                              field="mask.cloud_probability",
+                              expected="source kind stac or sentinelhub")
         folder = Path(self.config.folder)
         lo = datetime.combine(start, time.min, tzinfo=UTC)
         hi = datetime.combine(end, time.max, tzinfo=UTC)

@@ -13,7 +13,8 @@ from typing import Any
 
 from geomon.errors import GeomonError
 
-__all__ = ["CDSE_SH", "PRESETS", "SH_DEFAULT", "StacPreset", "preset", "signer"]
+__all__ = ["CDSE_SH", "EARTH_SEARCH_L1C_ASSETS", "PRESETS", "SH_DEFAULT", "StacPreset", "preset",
+           "signer"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,18 @@ class StacPreset:
     assets: dict[str, str] = field(default_factory=dict)
     sign: str | None = None
     gdal: dict[str, str] = field(default_factory=dict)
+    #: Collection of the Level-1C twins (for s2cloudless), None where the host has none.
+    l1c_collection: str | None = "sentinel-2-l1c"
+    #: s2cloudless band (B01 ... B12) -> asset key of the L1C items.
+    l1c_assets: dict[str, str] = field(default_factory=lambda: dict(EARTH_SEARCH_L1C_ASSETS))
 
+
+#: s2cloudless's bands → Earth Search v1 ``sentinel-2-l1c`` asset keys (JPEG 2000 in the
+#: requester-pays ``s3://sentinel-s2-l1c`` bucket on Earth Search itself).
+EARTH_SEARCH_L1C_ASSETS: dict[str, str] = {
+    "B01": "coastal", "B02": "blue", "B04": "red", "B05": "rededge1", "B08": "nir",
+    "B8A": "nir08", "B09": "nir09", "B10": "cirrus", "B11": "swir16", "B12": "swir22",
+}
 
 #: Element84 Earth Search v1: COGs on public S3 over HTTPS, no credentials.
 EARTH_SEARCH = StacPreset(url="https://earth-search.aws.element84.com/v1")
@@ -36,6 +48,7 @@ PLANETARY_COMPUTER = StacPreset(
     assets={"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "nir08": "B8A",
             "swir16": "B11", "swir22": "B12", "scl": "SCL"},
     sign="planetary-computer",
+    l1c_collection=None,  # Planetary Computer serves Sentinel-2 L2A only
 )
 
 #: Copernicus Data Space Ecosystem STAC (JPEG 2000 in the ``eodata`` S3 bucket; reading needs
@@ -46,6 +59,7 @@ CDSE_STAC = StacPreset(
             "nir08": "B8A_20m", "swir16": "B11_20m", "swir22": "B12_20m", "scl": "SCL_20m"},
     gdal={"AWS_S3_ENDPOINT": "eodata.dataspace.copernicus.eu", "AWS_VIRTUAL_HOSTING": "FALSE",
           "AWS_HTTPS": "YES"},
+    l1c_collection=None,  # CDSE's L1C asset keys are not verified here yet
 )
 
 PRESETS: dict[str, StacPreset] = {
@@ -86,6 +100,8 @@ def preset(config: Any) -> StacPreset:
         assets={**base.assets, **config.assets},
         sign=config.sign or base.sign,
         gdal=dict(base.gdal),
+        l1c_collection=base.l1c_collection,
+        l1c_assets=dict(base.l1c_assets),
     )
 
 

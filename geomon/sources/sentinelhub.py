@@ -12,6 +12,11 @@ reads the cache instead of paying for the request again. Each request asks for D
 bands and SCL as one 8-band UINT16 GeoTIFF on exactly the tile's UTM grid, with
 ``harmonizeValues`` on: values of baseline ≥ 04.00 are shifted back to the old range, so
 reflectance = DN × 0.0001 with offset 0 for every date.
+
+With a cloud probability asked for, a ninth band carries Sentinel Hub's precomputed s2cloudless
+probability ``CLP`` (0-255; ÷ 255 gives 0-1; computed by Sentinel Hub at 160 m), or 65535 where
+``CLM`` is 255 (the tile has no CLP/CLM: CLP would read 0) or there is no data; it becomes
+``cloud_prob`` (NaN for those).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 
 from geomon.aoi import AOI
+from geomon.cloudprob import CLOUD_PROB
 from geomon.errors import GeomonError, NoImageryError
 from geomon.sources._base import BANDS, SCL, Cube
 from geomon.sources._grid import aoi_geobox, tiles
@@ -45,25 +51,47 @@ from geomon.sources.providers import SH_PRESETS
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EVALSCRIPT", "SentinelHubSource", "sh_config"]
+__all__ = ["EVALSCRIPT", "EVALSCRIPT_CLP", "SentinelHubSource", "evalscript", "sh_config"]
 
 #: Sentinel Hub band names, in the order of our :data:`BANDS` then ``scl``.
 SH_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12", "SCL")
+#: Value of the CLP output band where the probability is unknown.
+CLP_UNKNOWN = 65535
 
-#: Evalscript: DN of the seven bands and SCL, 0 where there is no data.
-EVALSCRIPT = """//VERSION=3
-function setup() {
-  return {
-    input: [{bands: ["B02", "B03", "B04", "B08", "B8A", "B11", "B12", "SCL", "dataMask"],
-             units: "DN"}],
-    output: {id: "default", bands: 8, sampleType: "UINT16"}
-  };
-}
-function evaluatePixel(s) {
-  if (s.dataMask === 0) { return [0, 0, 0, 0, 0, 0, 0, 0]; }
-  return [s.B02, s.B03, s.B04, s.B08, s.B8A, s.B11, s.B12, s.SCL];
-}
+
+def evalscript(cloud_probability: bool = False) -> str:
+    """Evalscript: DN of the seven bands and SCL (0 where there is no data), then optionally CLP.
+
+    The ninth band is ``CLP`` (0-255), or :data:`CLP_UNKNOWN` where ``CLM`` is 255 (no cloud
+    data for the tile) or there is no data at all.
+    """
+    names = [*SH_BANDS, *(("CLP", "CLM") if cloud_probability else ()), "dataMask"]
+    n = len(SH_BANDS) + int(cloud_probability)
+    values = ", ".join(f"s.{b}" for b in SH_BANDS)
+    empty = ", ".join(["0"] * len(SH_BANDS))
+    if cloud_probability:
+        values += f", (s.CLM === 255 ? {CLP_UNKNOWN} : s.CLP)"
+        empty += f", {CLP_UNKNOWN}"
+    quoted = ", ".join(f'"{b}"' for b in names)
+    return f"""//VERSION=3
+function setup() {{
+  return {{
+    input: [{{bands: [{quoted}],
+             units: "DN"}}],
+    output: {{id: "default", bands: {n}, sampleType: "UINT16"}}
+  }};
+}}
+function evaluatePixel(s) {{
+  if (s.dataMask === 0) {{ return [{empty}]; }}
+  return [{values}];
+}}
 """
+
+
+#: Evalscript of the seven bands and SCL.
+EVALSCRIPT = evalscript(False)
+#: The same with Sentinel Hub's s2cloudless probability ``CLP`` as a ninth band.
+EVALSCRIPT_CLP = evalscript(True)
 
 #: Reflectance of harmonized DN: the same for every processing baseline.
 SH_SCALE_OFFSET = (DEFAULT_SCALE, 0.0)
@@ -190,9 +218,15 @@ class SentinelHubSource:
                                  f"in Sentinel Hub {shc.sh_base_url}")
         return sorted(features, key=lambda f: (f["properties"]["datetime"], f["id"]))
 
-    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024) -> Cube:
-        """Lazy reflectance cube over ``aoi`` (see :mod:`geomon.sources`)."""
+    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024,
+             cloud_probability: bool = False) -> Cube:
+        """Lazy reflectance cube over ``aoi`` (see :mod:`geomon.sources`).
+
+        With ``cloud_probability`` the requests also return Sentinel Hub's ``CLP`` band, which
+        becomes ``cloud_prob`` (0-1, NaN where unknown).
+        """
         features = self.search(aoi, start, end)
+        n_bands = len(SH_BANDS) + int(cloud_probability)
         shc, collection = self._setup()
         lon = aoi.geometry.centroid.x
         days = _by_solar_day(features, lon)
@@ -215,10 +249,10 @@ class SentinelHubSource:
                             config=shc, collection=collection, tile=tile, day=acq.day, lon=lon,
                             mosaicking=self.config.mosaicking_order, cache_dir=str(cache),
                             ids=tuple(f["id"] for f in acq.features), when=acq.when.isoformat(),
-                            sink=_Sink(skipped))
+                            sink=_Sink(skipped), bands=n_bands)
                         h, w = tile.shape.yx
                         delayed = dask.delayed(fetch, pure=True, traverse=False)
-                        blocks.append(da.from_delayed(delayed(), shape=(len(SH_BANDS), h, w),
+                        blocks.append(da.from_delayed(delayed(), shape=(n_bands, h, w),
                                                       dtype="uint16"))
                     rows.append(blocks)
                 per_day.append(da.block(rows))
@@ -230,10 +264,20 @@ class SentinelHubSource:
                  for i, band in enumerate([*BANDS, SCL])},
                 coords={"time": times, **coords},
             )
-            return to_reflectance(raw, {b: [SH_SCALE_OFFSET] * len(days) for b in BANDS})
+            cube = to_reflectance(raw, {b: [SH_SCALE_OFFSET] * len(days) for b in BANDS})
+            if cloud_probability:
+                cube[CLOUD_PROB] = _clp(stack[:, len(SH_BANDS)], raw)
+            return cube
 
         items = [_summary(f) for a in days for f in a.features]
         return Cube(data=on(aoi_geobox(aoi)), items=items, skipped=skipped, loader=on)
+
+
+def _clp(dn: da.Array, raw: xr.Dataset) -> xr.DataArray:
+    """CLP DN (0-255, :data:`CLP_UNKNOWN`) → probability 0-1 (NaN where unknown)."""
+    prob = da.where(dn == CLP_UNKNOWN, np.float32(np.nan), dn.astype("float32") / 255)
+    return xr.DataArray(prob, dims=("time", "y", "x"), coords=raw.coords,
+                        attrs={"units": "1", "model": "s2cloudless", "source": "Sentinel Hub CLP"})
 
 
 class _Sink:
@@ -257,6 +301,7 @@ class _TileFetch:
     ids: tuple[str, ...]
     when: str
     sink: _Sink
+    bands: int = len(SH_BANDS)
 
     def request(self) -> Any:
         """The :class:`sentinelhub.SentinelHubRequest` of this tile and day."""
@@ -268,7 +313,7 @@ class _TileFetch:
         hi = lo + timedelta(days=1) - timedelta(seconds=1)
         b = self.tile.boundingbox
         return SentinelHubRequest(
-            evalscript=EVALSCRIPT,
+            evalscript=evalscript(self.bands > len(SH_BANDS)),
             input_data=[SentinelHubRequest.input_data(
                 data_collection=self.collection,
                 time_interval=(lo.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -291,16 +336,18 @@ class _TileFetch:
             if arr.ndim == 2:
                 arr = arr[..., None]
             arr = np.moveaxis(arr, -1, 0).astype("uint16")
-            if arr.shape != (len(SH_BANDS), h, w):
+            if arr.shape != (self.bands, h, w):
                 raise ValueError(f"response has shape {arr.shape}, expected "
-                                 f"{(len(SH_BANDS), h, w)}")
+                                 f"{(self.bands, h, w)}")
             return arr
         except Exception as exc:  # after sentinelhub-py's own retries: record, fill, go on
             reason = redact(f"{type(exc).__name__}: {exc}", _secrets(self.config))
             for item_id in self.ids:
                 self.sink.target.add(item_id=item_id, asset="process-api", datetime=self.when,
                                      reason=reason)
-            return np.zeros((len(SH_BANDS), h, w), "uint16")
+            out = np.zeros((self.bands, h, w), "uint16")
+            out[len(SH_BANDS):] = CLP_UNKNOWN
+            return out
 
 
 def _secrets(shc: Any) -> list[str]:

@@ -24,6 +24,7 @@ from shapely.geometry import mapping, shape
 from geomon.aoi import AOI
 from geomon.errors import GeomonError, NoImageryError
 from geomon.sources._base import BANDS, Cube
+from geomon.sources._l1c import with_cloud_probability
 from geomon.sources._load_items import item_summary, load_items, solar_day
 from geomon.sources._redact import redact, redact_url
 from geomon.sources._reflectance import declared_scale_offset, to_reflectance
@@ -60,8 +61,13 @@ class StacSource:
             return f"static catalog {c.catalog}"
         return f"STAC {redact_url(self.preset.url or '')}"
 
-    def search(self, aoi: AOI, start: date, end: date) -> list[pystac.Item]:
+    def search(self, aoi: AOI, start: date, end: date, *, collection: str | None = None
+               ) -> list[pystac.Item]:
         """Items of the configured collection over ``aoi`` between ``start`` and ``end``.
+
+        ``collection`` searches another collection of the same catalogue instead (the L1C twins):
+        without the cloud-cover filter (their L2A twins passed it already), and returning an
+        empty list rather than raising when nothing matches.
 
         Raises
         ------
@@ -71,33 +77,68 @@ class StacSource:
             The catalogue cannot be read or refuses the search.
         """
         c, p = self.config, self.preset
+        wanted = collection or p.collection
         if c.catalog is not None:
             found = _read_static(Path(c.catalog))
         else:
-            found = self._search_url(aoi, start, end)
+            found = self._search_url(aoi, start, end, wanted)
         items = [i for i in found if _matches(i, aoi, start, end)
-                 and i.collection_id in (None, p.collection)]
-        kept = [i for i in items if (i.properties.get("eo:cloud_cover") or 0.0)
-                <= c.max_cloud_cover]
+                 and i.collection_id in (None, wanted)]
+        kept = [i for i in items if collection is not None
+                or (i.properties.get("eo:cloud_cover") or 0.0) <= c.max_cloud_cover]
         kept.sort(key=lambda i: (i.datetime, i.id))
-        if not kept:
+        if not kept and collection is None:
             raise NoImageryError(
                 f"no {p.collection} imagery over AOI {aoi.id!r} from {start} to {end} "
                 f"with cloud cover ≤ {c.max_cloud_cover:g}% in {self.description}"
             )
         return kept[: c.max_items]
 
-    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024) -> Cube:
-        """Lazy reflectance cube over ``aoi`` (see :mod:`geomon.sources`)."""
+    def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024,
+             cloud_probability: bool = False) -> Cube:
+        """Lazy reflectance cube over ``aoi`` (see :mod:`geomon.sources`).
+
+        With ``cloud_probability`` the cube also holds ``cloud_prob``: s2cloudless run on the
+        Level-1C twins of the items (:mod:`geomon.sources._l1c`).
+        """
         items = self.search(aoi, start, end)
         log.info("found %d items in %s", len(items), self.description)
-        return load_items(items, aoi, chunk_px=chunk_px, policy=self.policy,
+        cube = load_items(items, aoi, chunk_px=chunk_px, policy=self.policy,
                           assets=self.preset.assets, patch_url=self._patch_url,
                           gdal=self.preset.gdal)
+        if not cloud_probability:
+            return cube
+        l1c_collection = self.l1c_collection()
+        twins = self.search(aoi, start, end, collection=l1c_collection)
+        log.info("found %d %s items for the cloud probability", len(twins), l1c_collection)
+        return with_cloud_probability(
+            cube, twins, items, lon=aoi.geometry.centroid.x, chunk_px=chunk_px,
+            assets=self.preset.l1c_assets, gdal={**self.policy.gdal_options(),
+                                                 **self.preset.gdal},
+            patch_url=self._patch_url)
+
+    def l1c_collection(self) -> str:
+        """The Level-1C collection of this catalogue.
+
+        Raises
+        ------
+        GeomonError
+            The provider has none (or none geomon knows the asset names of).
+        """
+        name = self.preset.l1c_collection
+        if name is None:
+            raise GeomonError(
+                f"cloud_probability: s2cloudless needs Level-1C twins of the L2A items, and "
+                f"provider {self.config.provider!r} has no L1C collection geomon can read",
+                field="mask.cloud_probability",
+                expected="source provider earth-search, a catalogue in the Earth Search layout "
+                         "with a sentinel-2-l1c collection, or kind: sentinelhub")
+        return name
 
     # -- remote catalogues ---------------------------------------------------------------------
 
-    def _search_url(self, aoi: AOI, start: date, end: date) -> list[pystac.Item]:
+    def _search_url(self, aoi: AOI, start: date, end: date, collection: str
+                    ) -> list[pystac.Item]:
         url = self.preset.url or ""
         session = self.policy.session()
         try:
@@ -116,10 +157,11 @@ class StacSource:
             items = pystac.ItemCollection.from_dict(doc, preserve_dict=False).items
             return [_signed(i, self._modifier) for i in items]
         if _is_api(doc):
-            return self._search_api(url, aoi, start, end)
+            return self._search_api(url, aoi, start, end, collection)
         return list(_read_static_url(url, self.policy, self._modifier))
 
-    def _search_api(self, url: str, aoi: AOI, start: date, end: date) -> list[pystac.Item]:
+    def _search_api(self, url: str, aoi: AOI, start: date, end: date, collection: str
+                    ) -> list[pystac.Item]:
         import pystac_client
         from pystac_client.stac_api_io import StacApiIO
 
@@ -129,10 +171,11 @@ class StacSource:
             client = pystac_client.Client.open(url, stac_io=io, modifier=self._modifier,
                                                timeout=self.policy.timeout_s)
             extra: dict[str, Any] = {}
-            if client.conforms_to(pystac_client.ConformanceClasses.QUERY):
+            twins = collection != self.preset.collection  # L1C twins: no cloud filter
+            if not twins and client.conforms_to(pystac_client.ConformanceClasses.QUERY):
                 extra["query"] = {"eo:cloud_cover": {"lte": c.max_cloud_cover}}
             search = client.search(
-                collections=[self.preset.collection],
+                collections=[collection],
                 intersects=mapping(aoi.geometry),
                 datetime=f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
                 max_items=c.max_items,

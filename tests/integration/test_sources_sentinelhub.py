@@ -4,6 +4,11 @@ The stand-in replays recorded token and Catalog API answers (``tests/data/sentin
 answers Process API requests with 8-band UINT16 GeoTIFFs rendered from a generated scene on the
 exact grid, time range and harmonization the request asks for, so the cube can be compared with
 the same scene read through the STAC path. It records every request for assertions.
+
+When the evalscript asks for ``CLP``/``CLM`` it answers as Sentinel Hub does: a ninth band of
+s2cloudless probability computed at 160 m from the scene's Level-1C twin (0-255), upsampled by
+nearest neighbour, passed through the evalscript's rule (65535 where ``CLM`` is 255, i.e. the
+tile has no cloud data, and where there is no data).
 """
 
 from __future__ import annotations
@@ -35,11 +40,14 @@ pytestmark = pytest.mark.integration
 WIRE_LOGGERS = ("requests_oauthlib", "oauthlib", "sentinelhub", "urllib3", "requests", "geomon",
                 "odc", "rasterio")
 DATA = Path(__file__).resolve().parents[1] / "data" / "sentinelhub"
-SCENE = {"scenario": "seguela", "seed": 5, "size": 64, "start": "2024-01-01", "end": "2024-03-31"}
+SCENE = {"scenario": "seguela", "seed": 5, "size": 64, "start": "2024-01-01", "end": "2024-03-31",
+         "l1c": True}
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 CLIENT_ID = "geomon-test-client"
 SECRET = "s3cr3t-VALUE-must-never-be-logged-8842"
 FILES = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12", "SCL")
+#: Sentinel Hub computes CLP/CLM at this resolution, m.
+CLP_RES = 160
 
 
 class ShEmulator:
@@ -51,7 +59,9 @@ class ShEmulator:
         self.requests: list[tuple[str, str, dict]] = []  # (path, auth header, body)
         self.lock = threading.Lock()
         items = json.loads(scene.item_collection.read_text())["features"]
-        self.items = {i["properties"]["datetime"]: i for i in items}
+        self.items = {i["properties"]["datetime"]: i for i in items
+                      if i["collection"] == "sentinel-2-l2a"}
+        self.no_clm: set[str] = set()  # datetimes of tiles served without CLP/CLM
 
     # -- answers ------------------------------------------------------------------------------
 
@@ -75,7 +85,8 @@ class ShEmulator:
         hits = [i for t, i in self.items.items()
                 if lo <= datetime.fromisoformat(t.replace("Z", "+00:00")) <= hi]
         transform = rasterio.transform.from_bounds(west, south, east, north, w, h)
-        stack = np.zeros((8, h, w), "uint16")
+        clp = '"CLP"' in body["evalscript"]
+        stack = np.zeros((9 if clp else 8, h, w), "uint16")
         harmonize = body["input"]["data"][0].get("processing", {}).get("harmonizeValues", True)
         for item in hits[:1]:
             folder = self.scene.root / "items" / item["id"]
@@ -87,13 +98,44 @@ class ShEmulator:
                 if harmonize and name != "SCL":  # baseline 05.10: remove the +1000 DN offset
                     band = stack[b].astype("int32")
                     stack[b] = np.where(band > 0, np.clip(band - 1000, 1, None), 0)
+            if clp:
+                stack[8] = self.clp(folder.parent / (item["id"].removesuffix("_L2A") + "_L1C"),
+                                    transform, epsg, (h, w))
+                if item["properties"]["datetime"] in self.no_clm:
+                    stack[8] = 65535
+        if clp:
+            stack[8][stack[0] == 0] = 65535  # dataMask 0 (and days with no acquisition)
         buf = io.BytesIO()
         with rasterio.MemoryFile() as mem:
-            with mem.open(driver="GTiff", width=w, height=h, count=8, dtype="uint16",
+            with mem.open(driver="GTiff", width=w, height=h, count=stack.shape[0], dtype="uint16",
                           crs=f"EPSG:{epsg}", transform=transform) as dst:
                 dst.write(stack)
             buf.write(mem.read())
         return 200, "image/tiff", buf.getvalue()
+
+    @staticmethod
+    def clp(l1c: Path, transform, epsg: int, shape: tuple[int, int]) -> np.ndarray:
+        """Sentinel Hub's CLP: s2cloudless on the L1C bands at 160 m, nearest back, 0-255."""
+        from s2cloudless import S2PixelCloudDetector
+
+        from geomon.cloudprob import MODEL_BANDS
+
+        h, w = shape
+        f = CLP_RES / transform.a
+        ch, cw = int(np.ceil(h / f)), int(np.ceil(w / f))
+        coarse = transform * rasterio.Affine.scale(f)
+        bands = np.zeros((ch, cw, len(MODEL_BANDS)), "float32")
+        for k, name in enumerate(MODEL_BANDS):
+            with rasterio.open(l1c / f"{name}.tif") as src:
+                dn = np.zeros((ch, cw), "float32")
+                reproject(rasterio.band(src, 1), dn, dst_transform=coarse, dst_crs=f"EPSG:{epsg}",
+                          resampling=Resampling.average, src_nodata=0, dst_nodata=0)
+            bands[..., k] = np.where(dn > 0, dn / 10000 - 0.1, 0)  # harmonized TOA
+        prob = S2PixelCloudDetector(all_bands=False).get_cloud_probability_maps(bands[None])[0]
+        out = np.zeros(shape, "float32")
+        reproject(prob, out, src_transform=coarse, src_crs=f"EPSG:{epsg}",
+                  dst_transform=transform, dst_crs=f"EPSG:{epsg}", resampling=Resampling.nearest)
+        return np.rint(out * 255).astype("uint16")
 
     # -- server -------------------------------------------------------------------------------
 
@@ -255,6 +297,44 @@ def test_cube_matches_stac_path_and_requests_are_right(scene, aoi, tmp_path, cap
     for f in (tmp_path / "cache").rglob("*"):
         if f.is_file():
             assert SECRET.encode() not in f.read_bytes() and token.encode() not in f.read_bytes()
+
+
+def test_cloud_probability_comes_from_the_clp_band(scene, aoi, tmp_path):
+    from geomon.mask import clear_sky
+    from geomon.sources.sentinelhub import EVALSCRIPT, EVALSCRIPT_CLP
+
+    emu = ShEmulator(scene, Faults())
+    first = min(emu.items)
+    emu.no_clm.add(first)  # the first day's tile has no CLP/CLM: unknown, not "clear"
+    with emu.serve() as base:
+        cube = _source(base, tmp_path, max_request_px=32).load(aoi, START, END, chunk_px=1024,
+                                                               cloud_probability=True)
+        assert not emu.bodies("/process")  # still lazy
+        got = cube.data.compute()
+    bodies = emu.bodies("/api/v1/process")
+    assert {b["evalscript"] for b in bodies} == {EVALSCRIPT_CLP} != {EVALSCRIPT}
+    assert '"CLP", "CLM", "dataMask"' in EVALSCRIPT_CLP and "bands: 9" in EVALSCRIPT_CLP
+    assert cube.skipped == []
+
+    prob = got.cloud_prob.values
+    assert got.cloud_prob.dtype == np.float32 and prob.shape == got.blue.shape
+    assert np.isnan(prob[0]).all()  # CLM 255 on the first day
+    rest = prob[1:]
+    known = rest[np.isfinite(rest)]
+    # unknown exactly where there is no data (swath edges)
+    np.testing.assert_array_equal(np.isnan(rest), np.isnan(got.blue.values[1:]))
+    assert known.min() >= 0 and known.max() <= 1
+    np.testing.assert_allclose(known * 255, np.rint(known * 255), atol=1e-3)  # DN / 255
+    scl = got.scl.values[1:]
+    cloudy, clear = scl == 9, np.isin(scl, (4, 5))  # SCL high-probability cloud, ground
+    means = np.nanmean(rest[cloudy]), np.nanmean(rest[clear])
+    assert means[0] > 0.5 and means[0] - means[1] > 0.2, means  # 0.62 and 0.32 (160 m mixes)
+
+    with_prob = clear_sky(got, buffer_px=0, cloud_probability_threshold=0.4).values
+    scl_only = clear_sky(got, buffer_px=0).values
+    assert not (with_prob & ~scl_only).any()  # the probability only ever adds cloud
+    assert (scl_only & ~with_prob).sum() > 0
+    assert (with_prob[0] == scl_only[0]).all()  # unknown probability: SCL alone decides
 
 
 def test_request_side_never_exceeds_2500(scene, aoi):

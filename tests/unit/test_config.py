@@ -99,3 +99,48 @@ def test_harmonic_needs_a_year_of_baseline(tmp_path):
     pipe = load_pipeline(write_pipeline(tmp_path, detection={"method": "harmonic"},
                                         baseline_periods=4))
     assert len(pipe.baseline()) == 4
+
+
+def test_cloud_probability_is_off_by_default(tmp_path):
+    pipe = load_pipeline(write_pipeline(tmp_path))
+    assert pipe.mask.cloud_probability is None
+    assert pipe.mask.cloud_probability_threshold == 0.4
+
+
+@pytest.mark.parametrize("source, words", [
+    ({"kind": "local", "folder": "cogs"}, "local folder of L2A files"),
+    ({"kind": "stac", "provider": "planetary-computer"}, "no L1C collection"),
+])
+def test_cloud_probability_refused_where_the_source_cannot_give_it(tmp_path, source, words):
+    path = write_pipeline(tmp_path, source=source, mask={"cloud_probability": "s2cloudless"})
+    with pytest.raises(GeomonError) as err:
+        load_pipeline(path)
+    assert err.value.field == "mask.cloud_probability"
+    assert words in str(err.value) and str(path) in str(err.value)
+
+
+def test_cloud_probability_without_the_package_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "s2cloudless", None)  # import fails as if not installed
+    stac = write_pipeline(tmp_path, mask={"cloud_probability": "s2cloudless"})
+    with pytest.raises(GeomonError) as err:
+        load_pipeline(stac)
+    assert err.value.field == "mask.cloud_probability"
+    assert "pip install 'geomon[cloudprob]'" in str(err.value)
+    # Sentinel Hub serves the precomputed CLP band: no package needed
+    sh = write_pipeline(tmp_path, "sh", source={"kind": "sentinelhub", "provider": "cdse"},
+                        mask={"cloud_probability": "s2cloudless",
+                              "cloud_probability_threshold": 0.6})
+    assert load_pipeline(sh).mask.cloud_probability_threshold == 0.6
+
+
+@pytest.mark.parametrize("mask, field", [
+    ({"cloud_probability": "fmask"}, "mask.cloud_probability"),
+    ({"cloud_probability": "s2cloudless", "cloud_probability_threshold": 1.5},
+     "mask.cloud_probability_threshold"),
+])
+def test_bad_cloud_probability_keys_name_the_key(tmp_path, mask, field):
+    with pytest.raises(GeomonError) as err:
+        load_pipeline(write_pipeline(tmp_path, mask=mask))
+    assert err.value.field == field
