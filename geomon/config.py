@@ -181,6 +181,21 @@ class DetectionConfig(_Strict):
     active_fraction: float = Field(
         0.5, gt=0, le=1, description="share of a period's clear views as spoil that keeps it active"
     )
+    edge_px: int = Field(
+        2, ge=0, le=3, description="grow each period's digging by up to this many pixels into "
+        "neighbours that pass the relaxed edge test (mixed pixels at site borders); 0: off"
+    )
+    edge_ndvi_margin: float = Field(
+        0.0, ge=-0.2, le=0.5, description="fixed thresholds: the edge test's NDVI is ndvi_bare "
+        "plus this (and the pixel must be ndvi_drop below its baseline)",
+    )
+    thresholds: Literal["fixed", "adaptive"] = Field(
+        "adaptive", description="fixed: the edge test's NDVI is ndvi_bare + edge_ndvi_margin; "
+        "adaptive: set per period from the AOI's own median NDVI (geomon.detect.thresholds)"
+    )
+    edge_mix: float = Field(
+        0.5, gt=0, lt=1, description="adaptive edge test: least share of spoil in a border pixel"
+    )
     break_ndvi_drop: float = Field(
         0.12, gt=0, description="harmonic: least mean NDVI fall below the seasonal model"
     )

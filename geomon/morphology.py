@@ -7,13 +7,17 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-__all__ = ["dilate", "disk"]
+__all__ = ["dilate", "disk", "grow_within"]
 
 
 def disk(px: int) -> np.ndarray:
     """A round structuring element of radius ``px`` pixels."""
     yy, xx = np.ogrid[-px : px + 1, -px : px + 1]
     return yy**2 + xx**2 <= px**2
+
+
+#: Structuring elements of one step: 4-connected (a cross) or 8-connected (a square).
+_STEP = {4: ndimage.generate_binary_structure(2, 1), 8: ndimage.generate_binary_structure(2, 2)}
 
 
 def dilate(mask: xr.DataArray, px: int) -> xr.DataArray:
@@ -36,3 +40,44 @@ def dilate(mask: xr.DataArray, px: int) -> xr.DataArray:
     else:
         out = grow(np.asarray(data))
     return mask.copy(data=out)
+
+
+def grow_within(seed: xr.DataArray, allowed: xr.DataArray, px: int, *,
+                connectivity: int = 8) -> xr.DataArray:
+    """Grow ``seed`` by at most ``px`` steps, each step only into ``allowed`` pixels.
+
+    A geodesic dilation (hysteresis): a pixel joins when a chain of at most ``px`` allowed
+    pixels links it to the seed, 4- or 8-connected. Per leading index; block by block with an
+    overlap of ``px`` on dask arrays, so it stays lazy and tiles give the whole grid's answer.
+
+    Parameters
+    ----------
+    seed, allowed
+        Boolean arrays of the same shape, ``(..., y, x)``.
+    px
+        Most steps away from the seed (0 returns ``seed``).
+    connectivity
+        4 or 8.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``seed`` plus the allowed pixels it reached.
+    """
+    if px <= 0:
+        return seed
+    lead = seed.ndim - 2
+    structure = _STEP[connectivity].reshape((1,) * lead + (3, 3))
+
+    def grow(block: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        return ndimage.binary_dilation(block, structure=structure, iterations=px,
+                                       mask=ok | block)
+
+    a, b = seed.data, allowed.broadcast_like(seed).data
+    if isinstance(a, da.Array) or isinstance(b, da.Array):
+        a, b = da.asarray(a), da.asarray(b).rechunk(da.asarray(a).chunks)
+        depth = {i: 0 for i in range(lead)} | {lead: px, lead + 1: px}
+        out = da.map_overlap(grow, a, b, depth=depth, boundary=False, dtype=bool)
+    else:
+        out = grow(np.asarray(a), np.asarray(b))
+    return seed.copy(data=out)

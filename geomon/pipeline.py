@@ -133,11 +133,13 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
         # detection reads the stored composites: local threads, also when imagery was read on
         # a cluster (its workers need not see this machine's disk)
         with dask.config.set(scheduler="threads"):
-            state, conf, score = dask.compute(det.state.data, det.confounder.data,
-                                              det.score.data)
+            state, conf, score, used = dask.compute(
+                det.state.data, det.confounder.data, det.score.data,
+                {k: v.data for k, v in det.thresholds.items()})
+            thresholds = _thresholds_used(used, periods)
             return _finish(pipe, aoi, run, started, cube=cube, comps=comps, state=state,
                            conf=conf, score=score, baseline=baseline, periods=periods,
-                           reuse=reuse, streams=streams)
+                           reuse=reuse, thresholds=thresholds, streams=streams)
 
 
 def _dem_streams(pipe: Pipeline, grid: Any) -> np.ndarray | None:
@@ -159,6 +161,18 @@ def _with_dem_streams(comps: xr.Dataset, streams: np.ndarray | None) -> xr.Datas
         return comps
     chunks = comps["clear_count"].data.chunks[1:]
     return comps.assign(dem_streams=(("y", "x"), da.from_array(streams, chunks=chunks)))
+
+
+def _thresholds_used(values: dict[str, np.ndarray], periods: list[Period]
+                     ) -> dict[str, dict[str, float]]:
+    """The thresholds the detector set from the data, by name and assessed period; logged."""
+    out = {name: {p.label: round(float(v), 4) for p, v in zip(periods, np.atleast_1d(vals),
+                                                              strict=True)}
+           for name, vals in values.items()}
+    for name, per_period in out.items():
+        log.info("threshold %s per period: %s", name,
+                 ", ".join(f"{k} {v:.3f}" for k, v in per_period.items()))
+    return out
 
 
 def _composites(pipe: Pipeline, aoi: AOI, cube: Cube, detector: Any, every: list[Period],
@@ -289,6 +303,7 @@ def _mask_fingerprint(pipe: Pipeline) -> dict[str, Any]:
 def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: Cube,
             comps: xr.Dataset, state: np.ndarray, conf: np.ndarray, score: np.ndarray,
             baseline: list[Period], periods: list[Period], reuse: dict[str, Any],
+            thresholds: dict[str, dict[str, float]] | None = None,
             streams: np.ndarray | None = None) -> RunResult:
     every = [*baseline, *periods]
     composites = comps
@@ -343,7 +358,7 @@ def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: C
         composites=composites, state=state, confounder=conf, transform=transform, crs=crs,
     ), run)
     shutil.rmtree(run.path(".composites"), ignore_errors=True)
-    _write_manifest(run, pipe, aoi, cube, quality, started, reuse)
+    _write_manifest(run, pipe, aoi, cube, quality, started, reuse, thresholds or {})
     checkpoint("outputs")
     final = run.finish()
     log.info("run complete: %s", final)
@@ -444,7 +459,7 @@ def _estimate(pipe: Pipeline, aoi: AOI, areas: list[PeriodArea], run: RunDir) ->
 
 def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
                     quality: list[dict[str, Any]], started: datetime,
-                    reuse: dict[str, Any]) -> None:
+                    reuse: dict[str, Any], thresholds: dict[str, dict[str, float]]) -> None:
     src = Path(pipe.path) if pipe.path else None
     manifest = {
         "run_id": run.run_id,
@@ -462,6 +477,7 @@ def _write_manifest(run: RunDir, pipe: Pipeline, aoi: AOI, cube: Cube,
         "dem": ({"file": str(pipe.detection.dem),
                  "sha256": sha256_file(Path(pipe.detection.dem))} if pipe.detection.dem else None),
         "composites": reuse,
+        "detection_thresholds": thresholds,
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "outputs": run.checksums(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import xarray as xr
@@ -21,11 +21,14 @@ class Detection:
 
     ``state``: uint8 :data:`STATE_CODES` (255 where unobserved); ``confounder``: uint8
     :data:`CONFOUNDER_CODES`; ``score``: float32 0–1, how strongly the pixel looks like digging.
+    ``thresholds``: per assessed period (dim ``period``), the values of thresholds the detector
+    set from the data (see :mod:`geomon.detect.thresholds`), by name; recorded in the manifest.
     """
 
     state: xr.DataArray
     confounder: xr.DataArray
     score: xr.DataArray
+    thresholds: dict[str, xr.DataArray] = field(default_factory=dict)
 
 
 class Detector(Protocol):

@@ -34,8 +34,10 @@ from geomon.detect._base import UNOBSERVED, Detection
 from geomon.detect.rules import (
     RulesDetector,
     drainage,
+    edge_candidates,
     lookalikes,
     persists_when_next_seen,
+    recover_edges,
     spoil_share,
 )
 from geomon.indices import add_indices, ndvi
@@ -102,6 +104,8 @@ class HarmonicDetector:
         before_start = spoil.isel(period=slice(0, n_baseline)).max("period", skipna=True) \
             >= c.active_fraction
 
+        edge, edge_threshold = edge_candidates(comp, observed, n_baseline, c)
+
         states, confounders, scores = [], [], []
         dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
         for i in range(n_baseline, n):
@@ -114,21 +118,24 @@ class HarmonicDetector:
             new = breaks & persists & ~dug & ~before_start
             existing = onset & before_start & near_drainage & ~dug
             active = (dug & (onset | breaks)) | existing
-            reveg = dug & seen & ~onset & ~breaks
+            new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
+            digging = new | active
+            reveg = dug & seen & ~digging
             state = (new.astype("uint8") + active.astype("uint8") * 2
                      + reveg.astype("uint8") * 3).where(seen | dug, UNOBSERVED)
             states.append(state.astype("uint8"))
-            confounders.append(lookalikes(comp, i, seen & ~onset & ~breaks & ~dug, c))
+            confounders.append(lookalikes(comp, i, seen & ~onset & ~breaks & ~dug & ~digging,
+                                          c))
             strength = (-z.isel(period=i, drop=True) / (2 * c.break_z)).clip(0, 1).fillna(0)
-            scores.append(xr.where(new | active, np.maximum(strength, frac), 0)
-                          .astype("float32"))
-            dug = dug | new | existing
+            scores.append(xr.where(digging, np.maximum(strength, frac), 0).astype("float32"))
+            dug = dug | digging
 
         periods = comp.period.isel(period=slice(n_baseline, n))
         return Detection(
             state=xr.concat(states, dim=periods).rename("state"),
             confounder=xr.concat(confounders, dim=periods).rename("confounder"),
             score=xr.concat(scores, dim=periods).rename("score"),
+            thresholds={"edge_ndvi": edge_threshold.isel(period=slice(n_baseline, n))},
         )
 
 

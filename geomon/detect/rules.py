@@ -13,6 +13,12 @@ grass, villages or rock). Per period the detector reads the share of clear obser
   the baseline is active digging too (digging that predates the assessment);
 - *revegetating*: ground dug earlier that no longer shows spoil.
 
+Pixels at a site's border are part spoil, part the ground around it, and often miss the per-view
+spoil test. Each period's digging therefore grows by up to ``edge_px`` pixels into neighbours that
+pass a relaxed test (:func:`edge_candidates`: NDVI below the period's edge threshold, fixed or
+adapted to the AOI, see :mod:`geomon.detect.thresholds`, and ``ndvi_drop`` below the baseline);
+they take the code of the digging they border (:func:`recover_edges`).
+
 Look-alikes get their own codes instead of being thrown away: a dark NDVI drop with a falling burn
 ratio is a fire scar; bare soil that is not gravel-bright is a cleared field; new water is
 flooding. Roads are recognised by their shape after vectorising.
@@ -24,10 +30,19 @@ import numpy as np
 import xarray as xr
 
 from geomon.detect._base import UNOBSERVED, Detection
+from geomon.detect.thresholds import edge_ndvi
 from geomon.indices import add_indices, ndvi
-from geomon.morphology import dilate
+from geomon.morphology import dilate, grow_within
 
-__all__ = ["RulesDetector", "drainage", "lookalikes", "persists_when_next_seen", "spoil_share"]
+__all__ = [
+    "RulesDetector",
+    "drainage",
+    "edge_candidates",
+    "lookalikes",
+    "persists_when_next_seen",
+    "recover_edges",
+    "spoil_share",
+]
 
 
 class RulesDetector:
@@ -61,6 +76,7 @@ class RulesDetector:
         spoil = spoil_share(comp, observed, c)
         n = comp.sizes["period"]
         near_drainage = dilate(drainage(comp, observed), c.drainage_distance_px)
+        edge, edge_threshold = edge_candidates(comp, observed, n_baseline, c)
 
         states, confounders, scores = [], [], []
         later = persists_when_next_seen(spoil, c.active_fraction, first=n_baseline)
@@ -82,15 +98,17 @@ class RulesDetector:
             new = onset & persists & ~dug & ~dug_before_start
             existing = onset & dug_before_start & near_drainage & ~dug
             active = (dug & onset) | existing
-            reveg = dug & seen & ~onset
+            new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
+            digging = new | active
+            reveg = dug & seen & ~digging
             state = (
                 new.astype("uint8") + active.astype("uint8") * 2 + reveg.astype("uint8") * 3
             ).where(seen | dug, UNOBSERVED)
 
             states.append(state.astype("uint8"))
-            confounders.append(lookalikes(comp, i, seen & ~onset & ~dug, c))
-            scores.append(frac.where(new | active, 0).astype("float32"))
-            dug = dug | new | existing
+            confounders.append(lookalikes(comp, i, seen & ~onset & ~dug & ~digging, c))
+            scores.append(frac.where(digging, 0).astype("float32"))
+            dug = dug | digging
             low = xr.where(seen, np.fmin(low, now.ndvi), low)
 
         periods = comp.period.isel(period=slice(n_baseline, n))
@@ -98,6 +116,7 @@ class RulesDetector:
             state=xr.concat(states, dim=periods).rename("state"),
             confounder=xr.concat(confounders, dim=periods).rename("confounder"),
             score=xr.concat(scores, dim=periods).rename("score"),
+            thresholds={"edge_ndvi": edge_threshold.isel(period=slice(n_baseline, n))},
         )
 
 
@@ -108,6 +127,55 @@ def spoil_share(comp: xr.Dataset, observed: xr.DataArray, c) -> xr.DataArray:
         comp["spoil_frac"] >= c.active_fraction, 2
     )
     return comp["spoil_frac"].where(~pits, 1.0).where(observed)
+
+
+def edge_candidates(comp: xr.Dataset, observed: xr.DataArray, n_baseline: int, c
+                    ) -> tuple[xr.DataArray, xr.DataArray]:
+    """Per period, pixels that pass the relaxed (edge) test of digging, and its NDVI threshold.
+
+    A mixed pixel at a site's border is part spoil: its NDVI is below the period's edge
+    threshold (:func:`geomon.detect.thresholds.edge_ndvi`) and at least ``ndvi_drop`` below its
+    highest baseline NDVI, though too few of its views pass the per-view spoil test. Ground
+    bare already at the baseline does not pass: it is old digging or bare land, and growing
+    into it would add abandoned pits. ``comp`` holds the composites with ``ndvi``.
+
+    Returns
+    -------
+    tuple of xarray.DataArray
+        Boolean ``(period, y, x)`` candidates and the ``(period,)`` thresholds, both lazy.
+    """
+    ndvi_now = comp.ndvi.where(observed)
+    ref = ndvi_now.isel(period=slice(0, n_baseline)).max("period", skipna=True)
+    threshold = edge_ndvi(ndvi_now, c)
+    dropped = (ref - ndvi_now) >= c.ndvi_drop
+    return observed & (ndvi_now < threshold) & dropped, threshold
+
+
+def recover_edges(new: xr.DataArray, active: xr.DataArray, candidates: xr.DataArray,
+                  dug: xr.DataArray, c) -> tuple[xr.DataArray, xr.DataArray]:
+    """Grow one period's digging by up to ``edge_px`` pixels into edge ``candidates``.
+
+    Parameters
+    ----------
+    new, active
+        This period's new and active digging (disjoint), ``(y, x)`` booleans.
+    candidates
+        Pixels that pass the relaxed test (:func:`edge_candidates`).
+    dug
+        Ground dug before this period: reached from new digging, it is active, not new.
+    c
+        :class:`geomon.config.DetectionConfig` (``edge_px``).
+
+    Returns
+    -------
+    tuple of xarray.DataArray
+        New and active digging with their recovered edges (8-connected growth).
+    """
+    if c.edge_px <= 0:
+        return new, active
+    grown_new = grow_within(new, candidates & ~dug & ~active, c.edge_px)
+    grown = grow_within(new | active, candidates, c.edge_px)
+    return grown_new, grown & ~grown_new
 
 
 def lookalikes(comp: xr.Dataset, i: int, quiet: xr.DataArray, c) -> xr.DataArray:

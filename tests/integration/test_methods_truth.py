@@ -40,7 +40,12 @@ def test_harmonic_finds_the_digging_and_not_the_look_alikes(scores):
     s = scores["harmonic"]
     assert s.f1 >= 0.7, s
     assert s.object_recall >= 0.95, s
-    assert abs(s.area_error) <= 0.2, s
+    # precision and recall apart, not only their net area: on this scene about a quarter of
+    # the mapped pixels are old digging that revegetates (truth code 3), which used to be
+    # offset by site borders the method missed (area error +19% from 0.74 precision and 0.88
+    # recall); with borders recovered recall is about 0.99 and the area error about +35%
+    assert s.precision >= 0.7 and s.recall >= 0.95, s
+    assert abs(s.area_error) <= 0.45, s
     assert max(s.confounder_flagged_pct.values()) <= 3.0, s
 
 
