@@ -37,6 +37,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -122,6 +123,37 @@ def _current_rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+class TreeRss:
+    """Peak RSS of this process and all its children together, sampled every ``interval`` s
+    while in the ``with`` block (the report's map workers run beside the main process)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval, self.peak_mb = interval, 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a child that just exited
+                    pass
+            self.peak_mb = max(self.peak_mb, total / 2**20)
+
+    def __enter__(self) -> TreeRss:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
     """Run the ``floor`` or ``full`` work of ``pipeline`` in this process and measure it."""
     import dask
@@ -174,7 +206,7 @@ def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
 
     geomon.report.write_products = timed_products
     start_rss = _current_rss_mb()
-    with dask_client(scheduler), Callback(start=started, finish=finished):
+    with dask_client(scheduler), Callback(start=started, finish=finished), TreeRss() as tree:
         t0 = time.perf_counter()
         if mode == "floor":
             with rasterio.Env():
@@ -182,7 +214,8 @@ def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
         else:
             run_pipeline(pipeline, rerun=True)  # a first run: no composite reused
         seconds = time.perf_counter() - t0
-    peak = max(_rss_mb(resource.RUSAGE_SELF), _rss_mb(resource.RUSAGE_CHILDREN))
+    # the sampled tree total, or the process's own maximum if a short peak fell between samples
+    peak = max(tree.peak_mb, _rss_mb(resource.RUSAGE_SELF), _rss_mb(resource.RUSAGE_CHILDREN))
     return Measurement(mode=mode, seconds=seconds,
                        dask_seconds=in_dask[0] if scheduler is None else None,
                        report_seconds=in_report[0],

@@ -12,6 +12,7 @@ Written into the run folder (paths relative to it):
 from __future__ import annotations
 
 import logging
+import shutil
 from typing import Any
 
 import geopandas as gpd
@@ -20,6 +21,7 @@ from geomon.assessment import Assessment
 from geomon.export import feature_collection, write_geopackage, write_sites_csv
 from geomon.report._context import report_context
 from geomon.report._html import render_html
+from geomon.report._workers import MapWriter
 from geomon.report.charts import area_figure, quality_figure
 from geomon.report.kml import kml_document, write_kml, write_kmz
 from geomon.report.maps import (
@@ -29,10 +31,8 @@ from geomon.report.maps import (
     composite_rgb,
     figure_data_uri,
     make_backdrop,
-    period_figure,
     period_title,
     preview_data_uri,
-    save_figure,
 )
 from geomon.report.pdf import write_pdf
 from geomon.report.site_activity import SiteHistory, site_history
@@ -57,34 +57,42 @@ def write_products(result: Assessment, run: RunDir) -> None:
     """
     labels = [p.label for p in result.periods]
     history = site_history(result.sites.mining, result.state, result.transform, labels)
-    write_exports(result, run, history)
     ctx = report_context(result, history=history)
 
     maps = period_maps(result, history)
-    images: dict[str, Any] = {"period_maps": {}, "site_pairs": []}
-    for label, (backdrop, layers, title) in maps.items():
-        fig = period_figure(backdrop, layers, title=title, attribution=ctx["attribution"])
-        png, _ = save_figure(fig, run.path("maps", label))
-        images["period_maps"][label] = preview_data_uri(png, scale=HTML_MAP_DPI / MAP_DPI)
-    images["area_chart"] = figure_data_uri(area_figure(ctx["areas"]))
-    images["quality_chart"] = figure_data_uri(quality_figure(ctx["quality"]))
-
-    pairs = []
     periods = [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), False)
                for p in result.baseline]
     periods += [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), True)
                 for p in result.periods]
-    for row in ctx["largest"][:N_SITE_PAIRS]:
-        pair = site_pair(run.work, periods, site=row["id"], period=labels[-1])
-        fig = pair.figure()
-        png, _ = save_figure(fig, run.path("maps", pair.name))
-        images["site_pairs"].append({"site": pair.site, "period": pair.period,
-                                     "file": f"maps/{png.name}",
-                                     "uri": preview_data_uri(png, scale=HTML_MAP_DPI / MAP_DPI)})
-        pairs.append(pair)
+    pairs = [site_pair(run.work, periods, site=row["id"], period=labels[-1])
+             for row in ctx["largest"][:N_SITE_PAIRS]]
 
+    # the map files are drawn in worker processes while this one writes the PDF report
+    writer = MapWriter(scratch=run.path(".maps"))
+    for label, (backdrop, layers, title) in maps.items():
+        writer.period_map(run.path("maps", label), backdrop, layers, title=title,
+                          attribution=ctx["attribution"])
+    for pair in pairs:
+        writer.site_pair(run.path("maps", pair.name), pair)
+    try:
+        writer.start()
+        write_exports(result, run, history)
+        write_pdf(run.path("report.pdf"), ctx, period_maps=maps, site_pairs=pairs)
+        images: dict[str, Any] = {"area_chart": figure_data_uri(area_figure(ctx["areas"])),
+                                  "quality_chart": figure_data_uri(quality_figure(ctx["quality"]))}
+        writer.wait()
+    finally:
+        writer.close()
+        shutil.rmtree(run.path(".maps"), ignore_errors=True)
+    scale = HTML_MAP_DPI / MAP_DPI
+    images["period_maps"] = {label: preview_data_uri(run.path("maps", f"{label}.png"), scale=scale)
+                             for label in maps}
+    images["site_pairs"] = [{"site": pair.site, "period": pair.period,
+                             "file": f"maps/{pair.name}.png",
+                             "uri": preview_data_uri(run.path("maps", f"{pair.name}.png"),
+                                                     scale=scale)}
+                            for pair in pairs]
     write_text(run.path("report.html"), render_html(ctx, images))
-    write_pdf(run.path("report.pdf"), ctx, period_maps=maps, site_pairs=pairs)
 
 
 def period_maps(result: Assessment, history: SiteHistory, *, false_colour: bool = False
