@@ -143,9 +143,9 @@ def edge_candidates(comp: xr.Dataset, observed: xr.DataArray, n_baseline: int, c
     highest baseline NDVI, though too few of its views pass the per-view spoil test; and it has
     the colour of spoil, no redder than the period's threshold
     (:func:`geomon.detect.thresholds.edge_redness`), so a laterite road or a field along a site
-    is not taken in. Ground bare already at the baseline does not pass: it is old digging or
-    bare land, and growing into it would add abandoned pits. ``comp`` holds the composites with
-    ``ndvi`` and ``spoil_frac``.
+    is not taken in; water (NDVI below 0: a pit) needs no colour test. Ground bare already at
+    the baseline does not pass: it is old digging or bare land, and growing into it would add
+    abandoned pits. ``comp`` holds the composites with ``ndvi`` and ``spoil_frac``.
 
     Returns
     -------
@@ -159,7 +159,8 @@ def edge_candidates(comp: xr.Dataset, observed: xr.DataArray, n_baseline: int, c
     dropped = (ref - ndvi_now) >= c.ndvi_drop
     red = redness(comp).where(observed)
     red_max = edge_redness(red, observed & (comp["spoil_frac"] >= c.active_fraction), c)
-    candidates = observed & (ndvi_now < threshold) & dropped & (red <= red_max)
+    water = ndvi_now < 0  # pit water: turbid water is as red as its sediment, and is digging
+    candidates = observed & (ndvi_now < threshold) & dropped & ((red <= red_max) | water)
     return candidates, {"edge_ndvi": threshold, "edge_redness": red_max}
 
 
@@ -224,8 +225,9 @@ def goes_on(comp: xr.Dataset, spoil: xr.DataArray, observed: xr.DataArray, c, *,
     """Per period from ``first``: does digging on the pixel go on into the next period seen?
 
     It does when the pixel is still mostly spoil there (``active_fraction`` of its views) and its
-    NDVI has not risen by more than ``reveg_ndvi_rise``; with no later period seen yet, when this
-    period is mostly spoil (``unconfirmed_fraction``). Spoil left by a site abandoned just before
+    NDVI there is not ``reveg_ndvi_rise`` above its lowest so far (the detector's own test of
+    regrowth); with no later period seen yet, when this period is mostly spoil
+    (``unconfirmed_fraction``). Spoil left by a site abandoned just before
     the assessment looks fresh for a period, then greens: digging older than the assessment
     counts as active only while it goes on, as new digging must persist.
 
@@ -251,7 +253,8 @@ def goes_on(comp: xr.Dataset, spoil: xr.DataArray, observed: xr.DataArray, c, *,
     out = []
     pairs = zip(next_seen(spoil, first=first), next_seen(ndvi, first=first), strict=True)
     for i, (spoil_next, ndvi_next) in enumerate(pairs, start=first):
-        greener = (ndvi_next - ndvi.isel(period=i, drop=True)) > c.reveg_ndvi_rise
+        lowest = ndvi.isel(period=slice(0, i + 1)).min("period", skipna=True)
+        greener = (ndvi_next - lowest) > c.reveg_ndvi_rise
         confirmed = (spoil_next >= c.active_fraction) & ~greener
         unconfirmed = spoil_next.isnull() & (spoil.isel(period=i, drop=True)
                                              >= c.unconfirmed_fraction)

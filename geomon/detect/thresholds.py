@@ -12,12 +12,13 @@ savanna in the wet season lets more of a border in; dry grass, or a semi-arid AO
 value is clipped to ``ndvi_bare ± EDGE_NDVI_SPAN``. ``thresholds: fixed`` uses ``ndvi_bare +
 edge_ndvi_margin`` everywhere.
 
-A border pixel must also have the colour of the spoil it borders (:func:`edge_redness`): no
-redder, as (red − blue)/(red + blue), than the period's spoil (its median over the AOI's pixels
-that are mostly spoil) plus ``edge_redness_margin``; with ``fixed`` thresholds, or in a period
-with no spoil, than :data:`GRAVEL_REDNESS` plus the margin. Quartz gravel is nearly grey, while
-a laterite road or tilled soil next to a site is red: on the simulator benchmark their pixels
-have a redness above 0.3 against 0.18-0.23 for spoil and mixed border pixels.
+A border pixel must also have the colour of the spoil it borders (:func:`edge_redness`; pit
+water is exempt): no redder, as (red − blue)/(red + blue), than the period's spoil (its median
+over the AOI's pixels that are mostly spoil) plus ``edge_redness_margin``; with ``fixed``
+thresholds, or in a period with no spoil, than :data:`GRAVEL_REDNESS` plus the margin. Quartz
+gravel is nearly grey, while a laterite road or tilled soil next to a site is red: on the
+simulator benchmark their pixels have a redness above 0.3 against 0.18-0.23 for spoil and mixed
+border pixels.
 
 The AOI statistics are lazy whole-grid reductions (histograms, so memory stays that of a tile),
 the same however the grid is tiled.
