@@ -196,6 +196,11 @@ class DetectionConfig(_Strict):
     edge_mix: float = Field(
         0.5, gt=0, lt=1, description="adaptive edge test: least share of spoil in a border pixel"
     )
+    edge_redness_margin: float = Field(
+        0.05, ge=0, le=1, description="edge test: a border pixel may be this much redder, as "
+        "(red − blue)/(red + blue), than the period's spoil (adaptive) or quartz gravel (fixed); "
+        "laterite roads and tilled soil beside a site are redder"
+    )
     break_ndvi_drop: float = Field(
         0.12, gt=0, description="harmonic: least mean NDVI fall below the seasonal model"
     )

@@ -18,7 +18,8 @@ Digging is a break that
   weeks); with no later period yet, spoil in ``unconfirmed_fraction`` of this one's views.
 
 Ground already dug at the baseline is modelled as normal by the regression; as in the rule
-method it is active digging where it is still spoil near a stream. Look-alikes get the rule
+method it is active digging where it is still spoil near a stream and the digging goes on
+(:func:`geomon.detect.rules.goes_on`). Look-alikes get the rule
 method's codes (:func:`geomon.detect.rules.lookalikes`).
 
 The method needs only per-period sums over clear views (:meth:`observation_sums`), so it works
@@ -35,6 +36,7 @@ from geomon.detect.rules import (
     RulesDetector,
     drainage,
     edge_candidates,
+    goes_on,
     lookalikes,
     persists_when_next_seen,
     recover_edges,
@@ -104,7 +106,8 @@ class HarmonicDetector:
         before_start = spoil.isel(period=slice(0, n_baseline)).max("period", skipna=True) \
             >= c.active_fraction
 
-        edge, edge_threshold = edge_candidates(comp, observed, n_baseline, c)
+        edge, edge_thresholds = edge_candidates(comp, observed, n_baseline, c)
+        going_on = goes_on(comp, spoil, observed, c, first=n_baseline)
 
         states, confounders, scores = [], [], []
         dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
@@ -116,7 +119,7 @@ class HarmonicDetector:
             confirm = later[i - n_baseline]
             persists = (confirm == 1) | (confirm.isnull() & (frac >= c.unconfirmed_fraction))
             new = breaks & persists & ~dug & ~before_start
-            existing = onset & before_start & near_drainage & ~dug
+            existing = onset & going_on[i - n_baseline] & before_start & near_drainage & ~dug
             active = (dug & (onset | breaks)) | existing
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
             digging = new | active
@@ -135,7 +138,7 @@ class HarmonicDetector:
             state=xr.concat(states, dim=periods).rename("state"),
             confounder=xr.concat(confounders, dim=periods).rename("confounder"),
             score=xr.concat(scores, dim=periods).rename("score"),
-            thresholds={"edge_ndvi": edge_threshold.isel(period=slice(n_baseline, n))},
+            thresholds={k: v.isel(period=slice(n_baseline, n)) for k, v in edge_thresholds.items()},
         )
 
 

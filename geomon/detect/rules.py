@@ -10,7 +10,8 @@ grass, villages or rock). Per period the detector reads the share of clear obser
   a misread cloud edge does not); with no later clear period yet, in most of this one.
   Counting observations rather than a median catches a rush that began late in the period;
 - *active digging*: ground already dug that still shows spoil; ground that was already spoil at
-  the baseline is active digging too (digging that predates the assessment);
+  the baseline is active digging too (digging that predates the assessment) while it goes on:
+  still spoil, and not greening, in the next period where it is seen;
 - *revegetating*: ground dug earlier that no longer shows spoil.
 
 Pixels at a site's border are part spoil, part the ground around it, and often miss the per-view
@@ -30,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from geomon.detect._base import UNOBSERVED, Detection
-from geomon.detect.thresholds import edge_ndvi
+from geomon.detect.thresholds import edge_ndvi, edge_redness, redness
 from geomon.indices import add_indices, ndvi
 from geomon.morphology import dilate, grow_within
 
@@ -38,7 +39,9 @@ __all__ = [
     "RulesDetector",
     "drainage",
     "edge_candidates",
+    "goes_on",
     "lookalikes",
+    "next_seen",
     "persists_when_next_seen",
     "recover_edges",
     "spoil_share",
@@ -76,10 +79,11 @@ class RulesDetector:
         spoil = spoil_share(comp, observed, c)
         n = comp.sizes["period"]
         near_drainage = dilate(drainage(comp, observed), c.drainage_distance_px)
-        edge, edge_threshold = edge_candidates(comp, observed, n_baseline, c)
+        edge, edge_thresholds = edge_candidates(comp, observed, n_baseline, c)
 
         states, confounders, scores = [], [], []
         later = persists_when_next_seen(spoil, c.active_fraction, first=n_baseline)
+        going_on = goes_on(comp, spoil, observed, c, first=n_baseline)
         dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
         # lowest NDVI of each pixel so far: ground that greens up again from it is recovering
         low = comp.ndvi.where(observed).isel(period=slice(0, n_baseline)).min("period")
@@ -96,7 +100,8 @@ class RulesDetector:
             onset = seen & (frac >= c.onset_fraction) & ~greening
             dug_before_start = before >= c.active_fraction  # digging older than the assessment
             new = onset & persists & ~dug & ~dug_before_start
-            existing = onset & dug_before_start & near_drainage & ~dug
+            # digging older than the assessment is active only while it goes on (goes_on)
+            existing = onset & going_on[i - n_baseline] & dug_before_start & near_drainage & ~dug
             active = (dug & onset) | existing
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
             digging = new | active
@@ -116,7 +121,7 @@ class RulesDetector:
             state=xr.concat(states, dim=periods).rename("state"),
             confounder=xr.concat(confounders, dim=periods).rename("confounder"),
             score=xr.concat(scores, dim=periods).rename("score"),
-            thresholds={"edge_ndvi": edge_threshold.isel(period=slice(n_baseline, n))},
+            thresholds={k: v.isel(period=slice(n_baseline, n)) for k, v in edge_thresholds.items()},
         )
 
 
@@ -130,25 +135,33 @@ def spoil_share(comp: xr.Dataset, observed: xr.DataArray, c) -> xr.DataArray:
 
 
 def edge_candidates(comp: xr.Dataset, observed: xr.DataArray, n_baseline: int, c
-                    ) -> tuple[xr.DataArray, xr.DataArray]:
-    """Per period, pixels that pass the relaxed (edge) test of digging, and its NDVI threshold.
+                    ) -> tuple[xr.DataArray, dict[str, xr.DataArray]]:
+    """Per period, pixels that pass the relaxed (edge) test of digging, and its thresholds.
 
     A mixed pixel at a site's border is part spoil: its NDVI is below the period's edge
     threshold (:func:`geomon.detect.thresholds.edge_ndvi`) and at least ``ndvi_drop`` below its
-    highest baseline NDVI, though too few of its views pass the per-view spoil test. Ground
-    bare already at the baseline does not pass: it is old digging or bare land, and growing
-    into it would add abandoned pits. ``comp`` holds the composites with ``ndvi``.
+    highest baseline NDVI, though too few of its views pass the per-view spoil test; and it has
+    the colour of spoil, no redder than the period's threshold
+    (:func:`geomon.detect.thresholds.edge_redness`), so a laterite road or a field along a site
+    is not taken in; water (NDVI below 0: a pit) needs no colour test. Ground bare already at
+    the baseline does not pass: it is old digging or bare land, and growing into it would add
+    abandoned pits. ``comp`` holds the composites with ``ndvi`` and ``spoil_frac``.
 
     Returns
     -------
-    tuple of xarray.DataArray
-        Boolean ``(period, y, x)`` candidates and the ``(period,)`` thresholds, both lazy.
+    tuple
+        Boolean ``(period, y, x)`` candidates (lazy), and the ``(period,)`` thresholds
+        ``{"edge_ndvi": ..., "edge_redness": ...}`` (lazy).
     """
     ndvi_now = comp.ndvi.where(observed)
     ref = ndvi_now.isel(period=slice(0, n_baseline)).max("period", skipna=True)
     threshold = edge_ndvi(ndvi_now, c)
     dropped = (ref - ndvi_now) >= c.ndvi_drop
-    return observed & (ndvi_now < threshold) & dropped, threshold
+    red = redness(comp).where(observed)
+    red_max = edge_redness(red, observed & (comp["spoil_frac"] >= c.active_fraction), c)
+    water = ndvi_now < 0  # pit water: turbid water is as red as its sediment, and is digging
+    candidates = observed & (ndvi_now < threshold) & dropped & ((red <= red_max) | water)
+    return candidates, {"edge_ndvi": threshold, "edge_redness": red_max}
 
 
 def recover_edges(new: xr.DataArray, active: xr.DataArray, candidates: xr.DataArray,
@@ -207,18 +220,69 @@ def drainage(comp: xr.Dataset, observed: xr.DataArray) -> xr.DataArray:
     return streams | comp["dem_streams"] if "dem_streams" in comp else streams
 
 
+def goes_on(comp: xr.Dataset, spoil: xr.DataArray, observed: xr.DataArray, c, *, first: int
+            ) -> list[xr.DataArray]:
+    """Per period from ``first``: does digging on the pixel go on into the next period seen?
+
+    It does when the pixel is still mostly spoil there (``active_fraction`` of its views) and its
+    NDVI there is not ``reveg_ndvi_rise`` above its lowest so far (the detector's own test of
+    regrowth); with no later period seen yet, when this period is mostly spoil
+    (``unconfirmed_fraction``). Spoil left by a site abandoned just before
+    the assessment looks fresh for a period, then greens: digging older than the assessment
+    counts as active only while it goes on, as new digging must persist.
+
+    Parameters
+    ----------
+    comp
+        Composites with ``ndvi``.
+    spoil
+        :func:`spoil_share` of each period (NaN where unobserved).
+    observed
+        Pixels seen clearly enough in each period.
+    c
+        :class:`geomon.config.DetectionConfig`.
+    first
+        First assessed period's index.
+
+    Returns
+    -------
+    list of xarray.DataArray
+        Boolean ``(y, x)`` per period from ``first``, lazy.
+    """
+    ndvi = comp.ndvi.where(observed)
+    out = []
+    pairs = zip(next_seen(spoil, first=first), next_seen(ndvi, first=first), strict=True)
+    for i, (spoil_next, ndvi_next) in enumerate(pairs, start=first):
+        lowest = ndvi.isel(period=slice(0, i + 1)).min("period", skipna=True)
+        greener = (ndvi_next - lowest) > c.reveg_ndvi_rise
+        confirmed = (spoil_next >= c.active_fraction) & ~greener
+        unconfirmed = spoil_next.isnull() & (spoil.isel(period=i, drop=True)
+                                             >= c.unconfirmed_fraction)
+        out.append(confirmed | unconfirmed)
+    return out
+
+
+def next_seen(values: xr.DataArray, *, first: int) -> list[xr.DataArray]:
+    """Per period from ``first``: the pixel's value in the next later period where it is not NaN.
+
+    Looks past periods in which the pixel was not seen (a wet season) to the next one that was.
+    Float32, NaN where it is never seen again (the last period cannot be confirmed yet).
+    """
+    n = values.sizes["period"]
+    upcoming = xr.full_like(values.isel(period=0, drop=True), np.nan, dtype="float32")
+    out = []
+    for i in range(n - 1, first - 1, -1):
+        out.append(upcoming)
+        v = values.isel(period=i, drop=True)
+        upcoming = xr.where(v.isnull(), upcoming, v.astype("float32"))
+    return out[::-1]
+
+
 def persists_when_next_seen(spoil: xr.DataArray, fraction: float, *, first: int
                              ) -> list[xr.DataArray]:
     """Per period from ``first``: is the pixel still mostly spoil the next time it is seen?
 
-    Looks past periods in which the pixel was not seen (a wet season) to the next one that was.
-    Float 1/0, NaN where it is never seen again (the last period cannot be confirmed yet).
+    Float 1/0, NaN where it is never seen again (see :func:`next_seen`).
     """
-    n = spoil.sizes["period"]
-    verdict = xr.full_like(spoil.isel(period=0, drop=True), np.nan, dtype="float32")
-    out = []
-    for i in range(n - 1, first - 1, -1):
-        out.append(verdict)
-        frac = spoil.isel(period=i, drop=True)
-        verdict = xr.where(frac.isnull(), verdict, (frac >= fraction).astype("float32"))
-    return out[::-1]
+    return [(v >= fraction).astype("float32").where(v.notnull())
+            for v in next_seen(spoil, first=first)]

@@ -267,15 +267,19 @@ def _method(result: Assessment) -> list[str]:
         f"Detection ({d.method}): digging is bare ground (NDVI below {d.ndvi_bare}) that lost "
         f"vegetation (NDVI drop of at least {d.ndvi_drop} from earlier periods) and is bright in "
         f"short-wave infrared (SWIR 1.6 µm reflectance above {d.bright_swir16}), or turbid pit "
-        f"water; it is confirmed by the next period where that period was seen. Fire scars, "
-        f"seasonal cropland, floods and roads look similar and are kept apart.",
+        f"water; it is confirmed by the next period where that period was seen. Pixels at a "
+        f"site's border that are part spoil (low NDVI, the grey colour of gravel rather than the "
+        f"red of laterite) are added to it. Fire scars, seasonal cropland, floods and roads look "
+        f"similar and are kept apart.",
         f"Sites: touching digging pixels form one site; patches under {d.min_mapping_unit_ha} ha "
         f"(the minimum mapping unit) and long thin strips (roads, tracks) are dropped. Areas are "
         f"counted in pixels of the UTM grid (1 pixel = 0.01 ha), not measured in degrees. A "
         f"site's status is what it was doing in the last period: active (dug), revegetating "
         f"(regrowth seen) or inactive.",
-        "Confidence (0–1) combines how strongly the pixels look like digging and how often the "
-        "site was seen dug after it first appeared.",
+        "Confidence (0–1) is the probability that at least half of the site is digging, from "
+        "how strongly its pixels look like digging, how often it was seen dug after it first "
+        "appeared and its area, calibrated on the simulator benchmark (confidence_basis in "
+        "detections.geojson names the calibration).",
     ]
 
 

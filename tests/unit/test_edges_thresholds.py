@@ -24,6 +24,10 @@ N = 32
 SITE = (slice(8, 16), slice(8, 16))
 #: Share of spoil in the site's border pixels: too little for the per-view spoil test.
 MIX = 0.6
+#: A new laterite road along the site's lower border (rows 17-18), built with the site.
+ROAD_ROWS = (slice(17, 19), slice(6, 18))
+LATERITE = {"blue": 0.085, "green": 0.125, "red": 0.2, "nir": 0.28, "nir08": 0.295,
+            "swir16": 0.37, "swir22": 0.31}
 
 
 def _veg(ndvi: float) -> dict[str, float]:
@@ -34,9 +38,11 @@ def _veg(ndvi: float) -> dict[str, float]:
             "swir16": 0.2, "swir22": 0.1}
 
 
-def _ground(veg_ndvi: float = 0.76) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _ground(veg_ndvi: float = 0.76, road: bool = False
+            ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Per band, the (y, x) reflectance once digging has started; and the site's core and
-    border masks. A patch of the same mixed spectrum far from any digging is left alone."""
+    border masks. A patch of the same mixed spectrum far from any digging is left alone; with
+    ``road``, a strip of road pixels (60% laterite) runs along the border."""
     veg = _veg(veg_ndvi)
     core = np.zeros((N, N), bool)
     core[SITE] = True
@@ -51,14 +57,16 @@ def _ground(veg_ndvi: float = 0.76) -> tuple[dict[str, np.ndarray], np.ndarray, 
         mixed = MIX * GRAVEL[b] + (1 - MIX) * veg[b]
         a[border | lone] = mixed
         a[core] = GRAVEL[b]
+        if road:
+            a[ROAD_ROWS] = MIX * LATERITE[b] + (1 - MIX) * veg[b]
         out[b] = a
     return out, core, border
 
 
-def _cube(veg_ndvi: float = 0.76) -> xr.Dataset:
+def _cube(veg_ndvi: float = 0.76, road: bool = False) -> xr.Dataset:
     """Vegetation all of 2023Q1; a gravel site with a border of mixed pixels from April."""
     times = pd.date_range("2023-01-03", "2023-09-28", freq="6D")
-    dug, _, _ = _ground(veg_ndvi)
+    dug, _, _ = _ground(veg_ndvi, road)
     veg = _veg(veg_ndvi)
     rng = np.random.default_rng(0)
     shape = (len(times), N, N)
@@ -75,8 +83,8 @@ def _cube(veg_ndvi: float = 0.76) -> xr.Dataset:
     return ds.chunk({"time": 1, "y": 16, "x": 16})  # 4 tiles: growth must cross their seams
 
 
-def _detect(config: DetectionConfig, veg_ndvi: float = 0.76):
-    ds = _cube(veg_ndvi)
+def _detect(config: DetectionConfig, veg_ndvi: float = 0.76, road: bool = False):
+    ds = _cube(veg_ndvi, road)
     detector = RulesDetector(config)
     with raise_if_dask_computes():
         clear = clear_sky(ds, buffer_px=0)
@@ -120,6 +128,41 @@ def test_thresholds_used_are_reported_per_assessed_period(with_and_without_edges
     used = det.thresholds["edge_ndvi"].values
     assert used.shape == (2,)
     assert np.all((used > 0.3) & (used <= 0.3 + EDGE_NDVI_SPAN))
+    # the redness allowed is the site's own spoil colour plus the margin
+    g = GRAVEL
+    spoil = (g["red"] - g["blue"]) / (g["red"] + g["blue"])
+    c = DetectionConfig()
+    np.testing.assert_allclose(det.thresholds["edge_redness"].values,
+                               spoil + c.edge_redness_margin, atol=0.01)
+
+
+def test_edges_do_not_grow_into_a_red_road_along_the_site():
+    _, core, border = _ground(road=True)
+    road = np.zeros((N, N), bool)
+    road[ROAD_ROWS] = True
+    road &= ~(core | border)
+    state = _detect(DetectionConfig(), road=True).state.values
+    # the road passes the NDVI part of the edge test, but it is red, not gravel-grey
+    blind = _detect(DetectionConfig(edge_redness_margin=1.0), road=True).state.values
+    assert np.isin(blind[0][road], (1, 2)).sum() >= 0.5 * road.sum()
+    assert not np.isin(state[:, road], (1, 2)).any()
+    assert (state[0][core | border] == 1).all()  # the site's own border is still recovered
+
+
+def test_edge_redness_falls_back_to_gravel_without_spoil():
+    from geomon.detect.thresholds import GRAVEL_REDNESS, edge_redness
+
+    red = xr.DataArray(da.full((2, 8, 8), 0.4, chunks=(1, 8, 8)), dims=("period", "y", "x"),
+                       coords={"period": ["a", "b"]})
+    spoil = xr.zeros_like(red, dtype=bool)
+    spoil[0, :4] = True
+    c = DetectionConfig()
+    with raise_if_dask_computes():
+        got = edge_redness(red, spoil, c)
+    np.testing.assert_allclose(got.values, [0.4 + c.edge_redness_margin,
+                                            GRAVEL_REDNESS + c.edge_redness_margin], atol=0.01)
+    fixed = edge_redness(red, spoil, DetectionConfig(thresholds="fixed")).values
+    np.testing.assert_allclose(fixed, GRAVEL_REDNESS + c.edge_redness_margin)
 
 
 def test_fixed_thresholds_miss_the_border_that_adaptive_ones_recover():

@@ -18,6 +18,10 @@ from tests.helpers import BURN, GRAVEL
 
 VEG = {"blue": 0.03, "green": 0.06, "red": 0.04, "nir": 0.35, "nir08": 0.36, "swir16": 0.17,
        "swir22": 0.08}
+#: Fresh quartz gravel, brighter than tests.helpers.GRAVEL: a quarter of grass over it still
+#: passes the per-view spoil test, while its NDVI rises 0.13.
+SPOIL = {"blue": 0.16, "green": 0.2, "red": 0.24, "nir": 0.30, "nir08": 0.315, "swir16": 0.42,
+         "swir22": 0.36}
 CLOUD = {"blue": 0.45, "green": 0.45, "red": 0.46, "nir": 0.5, "nir08": 0.5, "swir16": 0.35,
          "swir22": 0.25}
 
@@ -29,7 +33,9 @@ PERIODS = [
 
 
 def _cube(n_side: int = 24) -> xr.Dataset:
-    """Vegetation; a digging block from Q2 on; old digging throughout; a burn in Q2; a cloud date.
+    """Vegetation; a digging block from Q2 on; old digging throughout; old digging left in June
+    (its spoil still looks fresh through most of Q2, then it greens); old digging whose spoil
+    stays bright but regrows in Q3; a burn in Q2; a cloud date.
 
     SCL calls the gravel cloud (9) on one Q3 date, as Sen2Cor does over bright spoil.
     """
@@ -43,7 +49,17 @@ def _cube(n_side: int = 24) -> xr.Dataset:
     for b in bands:
         bands[b][:, old[0], old[1]] = GRAVEL[b]
     scl[:, old[0], old[1]] = 5
+    left = (slice(20, 23), slice(2, 8))
+    greens = (slice(21, 24), slice(16, 22))  # bright spoil of the baseline, regrowing in Q3
+    for b in bands:
+        bands[b][:, greens[0], greens[1]] = SPOIL[b]
+        q3 = times >= pd.Timestamp("2024-07-01")
+        bands[b][q3, greens[0], greens[1]] = 0.75 * SPOIL[b] + 0.25 * VEG[b]
     for t, ts in enumerate(times):
+        if ts < pd.Timestamp("2024-06-10"):
+            for b in bands:
+                bands[b][t][left] = GRAVEL[b]
+            scl[t][left] = 5
         if ts >= pd.Timestamp("2024-04-01"):
             for b in bands:
                 bands[b][t][dig] = GRAVEL[b]
@@ -113,12 +129,23 @@ def test_rules_flag_new_then_active_digging(detection):
     outside = np.ones(state.shape[1:], bool)
     outside[4:12, 4:12] = False
     outside[14:20, 2:8] = False
+    outside[20:23, 2:8] = False
+    outside[21:24, 16:22] = False
     assert not np.isin(state[:, outside], (1, 2)).any()
 
 
 def test_rules_call_digging_older_than_the_baseline_active(detection):
     state, _ = detection
     assert (state[:, 14:20, 2:8] == 2).all()
+
+
+def test_old_digging_that_stops_going_on_is_not_called_active(detection):
+    # spoil of the baseline still fresh in most Q2 views, green in Q3: like spoil left just
+    # before the assessment, it is not active digging (new digging needs the same confirmation)
+    state, _ = detection
+    assert not np.isin(state[:, 20:23, 2:8], (1, 2)).any()
+    # still spoil in every Q3 view, but greening: it was left, not dug
+    assert not np.isin(state[:, 21:24, 16:22], (1, 2)).any()
 
 
 def test_composite_counts_the_share_of_views_with_a_signature():
