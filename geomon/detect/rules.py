@@ -31,8 +31,8 @@ import numpy as np
 import xarray as xr
 
 from geomon.detect._base import UNOBSERVED, Detection
-from geomon.detect.thresholds import edge_ndvi, edge_redness, redness
-from geomon.indices import add_indices, ndvi
+from geomon.detect.thresholds import edge_ndvi, edge_redness
+from geomon.indices import add_indices, ndvi, redness
 from geomon.morphology import dilate, grow_within
 
 __all__ = [

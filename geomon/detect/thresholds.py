@@ -37,7 +37,6 @@ __all__ = [
     "aoi_quantile",
     "edge_ndvi",
     "edge_redness",
-    "redness",
 ]
 
 #: NDVI of fresh quartz gravel and spoil (about 0.1 in Sentinel-2 L2A).
@@ -120,18 +119,14 @@ def edge_ndvi(ndvi: xr.DataArray, c) -> xr.DataArray:
                                        c.ndvi_bare + EDGE_NDVI_SPAN).rename("edge_ndvi")
 
 
-def redness(ds: xr.Dataset) -> xr.DataArray:
-    """(red − blue)/(red + blue): about 0.2 on quartz gravel, above 0.3 on laterite."""
-    return (ds["red"] - ds["blue"]) / (ds["red"] + ds["blue"])
-
-
 def edge_redness(red: xr.DataArray, spoil: xr.DataArray, c) -> xr.DataArray:
     """Per period, the redness above which a pixel next to digging is not dug (module docstring).
 
     Parameters
     ----------
     red
-        ``(period, y, x)`` :func:`redness` of the composites, NaN where unobserved.
+        ``(period, y, x)`` :func:`geomon.indices.redness` of the composites, NaN where
+        unobserved.
     spoil
         ``(period, y, x)`` boolean: pixels that were mostly spoil in the period.
     c
