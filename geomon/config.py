@@ -196,10 +196,6 @@ class DetectionConfig(_Strict):
     edge_mix: float = Field(
         0.5, gt=0, lt=1, description="adaptive edge test: least share of spoil in a border pixel"
     )
-    join_px: int = Field(
-        10, ge=0, le=30, description="new digging the next period does not confirm still counts "
-        "when a chain of such pixels at most this long joins it to confirmed digging; 0: off"
-    )
     edge_redness_margin: float = Field(
         0.05, ge=0, le=1, description="edge test: a border pixel may be this much redder, as "
         "(red − blue)/(red + blue), than the period's spoil (adaptive) or quartz gravel (fixed); "

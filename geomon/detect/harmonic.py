@@ -37,7 +37,6 @@ from geomon.detect.rules import (
     drainage,
     edge_candidates,
     goes_on,
-    join_unconfirmed,
     lookalikes,
     persists_when_next_seen,
     recover_edges,
@@ -119,10 +118,9 @@ class HarmonicDetector:
             breaks = seen & (signal.isel(period=i, drop=True) == 1)
             confirm = later[i - n_baseline]
             persists = (confirm == 1) | (confirm.isnull() & (frac >= c.unconfirmed_fraction))
-            fresh = breaks & ~dug & ~before_start
+            new = breaks & persists & ~dug & ~before_start
             existing = onset & going_on[i - n_baseline] & before_start & near_drainage & ~dug
             active = (dug & (onset | breaks)) | existing
-            new = join_unconfirmed(fresh & persists, active, fresh & ~persists, c)
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
             digging = new | active
             reveg = dug & seen & ~digging

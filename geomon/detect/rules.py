@@ -8,8 +8,7 @@ grass, villages or rock). Per period the detector reads the share of clear obser
 - *new digging*: spoil in at least ``onset_fraction`` of the period's observations, never in an
   earlier period, and still spoil in most of the next period where it was seen (digging persists;
   a misread cloud edge does not); with no later clear period yet, in most of this one.
-  Counting observations rather than a median catches a rush that began late in the period.
-  Unconfirmed spoil joined to confirmed digging is new digging too (:func:`join_unconfirmed`);
+  Counting observations rather than a median catches a rush that began late in the period;
 - *active digging*: ground already dug that still shows spoil; ground that was already spoil at
   the baseline is active digging too (digging that predates the assessment) while it goes on:
   still spoil, and not greening, in the next period where it is seen;
@@ -41,7 +40,6 @@ __all__ = [
     "drainage",
     "edge_candidates",
     "goes_on",
-    "join_unconfirmed",
     "lookalikes",
     "next_seen",
     "persists_when_next_seen",
@@ -101,11 +99,10 @@ class RulesDetector:
             greening = (now.ndvi - low) > c.reveg_ndvi_rise
             onset = seen & (frac >= c.onset_fraction) & ~greening
             dug_before_start = before >= c.active_fraction  # digging older than the assessment
-            fresh = onset & ~dug & ~dug_before_start
+            new = onset & persists & ~dug & ~dug_before_start
             # digging older than the assessment is active only while it goes on (goes_on)
             existing = onset & going_on[i - n_baseline] & dug_before_start & near_drainage & ~dug
             active = (dug & onset) | existing
-            new = join_unconfirmed(fresh & persists, active, fresh & ~persists, c)
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
             digging = new | active
             reveg = dug & seen & ~digging
@@ -165,19 +162,6 @@ def edge_candidates(comp: xr.Dataset, observed: xr.DataArray, n_baseline: int, c
     water = ndvi_now < 0  # pit water: turbid water is as red as its sediment, and is digging
     candidates = observed & (ndvi_now < threshold) & dropped & ((red <= red_max) | water)
     return candidates, {"edge_ndvi": threshold, "edge_redness": red_max}
-
-
-def join_unconfirmed(new: xr.DataArray, active: xr.DataArray, unconfirmed: xr.DataArray, c
-                     ) -> xr.DataArray:
-    """New digging with the unconfirmed new digging joined to a confirmed site.
-
-    Spoil that the next period seen no longer shows (``unconfirmed``: a misread cloud edge, or
-    a site's last weeks before it was left) counts when a chain of such pixels, at most
-    ``join_px`` long, links it to this period's confirmed new or active digging: a rush that
-    ends within a quarter is mapped whole, while lone unconfirmed spoil is not.
-    """
-    joined = grow_within(new | active, unconfirmed, c.join_px)
-    return new | (joined & unconfirmed)
 
 
 def recover_edges(new: xr.DataArray, active: xr.DataArray, candidates: xr.DataArray,

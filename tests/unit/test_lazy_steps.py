@@ -35,8 +35,7 @@ PERIODS = [
 def _cube(n_side: int = 24) -> xr.Dataset:
     """Vegetation; a digging block from Q2 on; old digging throughout; old digging left in June
     (its spoil still looks fresh through most of Q2, then it greens); old digging whose spoil
-    stays bright but regrows in Q3; spoil of April to June only, beside the digging block and on
-    its own; a burn in Q2; a cloud date.
+    stays bright but regrows in Q3; a burn in Q2; a cloud date.
 
     SCL calls the gravel cloud (9) on one Q3 date, as Sen2Cor does over bright spoil.
     """
@@ -56,13 +55,7 @@ def _cube(n_side: int = 24) -> xr.Dataset:
         bands[b][:, greens[0], greens[1]] = SPOIL[b]
         q3 = times >= pd.Timestamp("2024-07-01")
         bands[b][q3, greens[0], greens[1]] = 0.75 * SPOIL[b] + 0.25 * VEG[b]
-    rush_end = (slice(4, 12), slice(12, 18))  # dug beside the digging block, left in June
-    lone = (slice(0, 2), slice(20, 23))  # the same spoil, on its own
     for t, ts in enumerate(times):
-        if pd.Timestamp("2024-04-01") <= ts < pd.Timestamp("2024-06-10"):
-            for b in bands:
-                bands[b][t][rush_end] = GRAVEL[b]
-                bands[b][t][lone] = GRAVEL[b]
         if ts < pd.Timestamp("2024-06-10"):
             for b in bands:
                 bands[b][t][left] = GRAVEL[b]
@@ -138,16 +131,7 @@ def test_rules_flag_new_then_active_digging(detection):
     outside[14:20, 2:8] = False
     outside[20:23, 2:8] = False
     outside[21:24, 16:22] = False
-    outside[4:12, 12:18] = False
     assert not np.isin(state[:, outside], (1, 2)).any()
-
-
-def test_unconfirmed_spoil_joined_to_a_site_is_its_new_digging(detection):
-    # spoil that Q3 no longer shows: beside confirmed digging it is the rush's last weeks,
-    # on its own it is not enough
-    state, _ = detection
-    assert (state[0][4:12, 12:18] == 1).all()
-    assert not np.isin(state[:, 0:2, 20:23], (1, 2)).any()
 
 
 def test_rules_call_digging_older_than_the_baseline_active(detection):
