@@ -46,7 +46,8 @@ class MapWriter:
     Parameters
     ----------
     scratch
-        A folder for the job files and worker logs (the run's work folder; removed after).
+        A folder for the job files, claims and worker logs (inside the run's work folder; the
+        caller removes it).
 
     Examples
     --------
@@ -59,7 +60,7 @@ class MapWriter:
     """
 
     def __init__(self, *, scratch: Path) -> None:
-        self.scratch = Path(scratch)  # job files, claims and worker logs
+        self.scratch = Path(scratch)
         self._jobs: list[tuple[str, tuple[Any, ...]]] = []
         self._procs: list[tuple[subprocess.Popen, Path]] = []
 
@@ -82,9 +83,9 @@ class MapWriter:
             (self.scratch / f"{i:04d}.job").write_bytes(
                 pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
         self._jobs = []
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(Path(geomon.__file__).parent.parent), *filter(None, [
-                os.environ.get("PYTHONPATH")])]))
+        # the workers import this geomon, installed or not
+        paths = [str(Path(geomon.__file__).parent.parent), os.environ.get("PYTHONPATH", "")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
         for i in range(n):
             log = self.scratch / f"worker-{i}.log"
             with open(log, "wb") as err:
