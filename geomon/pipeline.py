@@ -33,7 +33,7 @@ from geomon.cache import CompositeCache
 from geomon.cluster import active_client, dask_client, scheduler_summary
 from geomon.composite import period_composites
 from geomon.config import Period, Pipeline, load_pipeline
-from geomon.detect import make_detector
+from geomon.detect import Detection, make_detector
 from geomon.export import (
     CONFOUNDER_COLOURS,
     STATE_COLOURS,
@@ -55,6 +55,7 @@ from geomon.runs import (
     write_text,
 )
 from geomon.sources import Cube, make_source
+from geomon.texture import texture
 from geomon.tiles import Tile, tile_grid
 from geomon.vectorize import PeriodArea, Sites, fill_pits, vectorize
 
@@ -126,20 +127,31 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
     with warnings.catch_warnings():
         # pixels never seen clearly in a period have an all-NaN median: expected, counted apart
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
         warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
         comps, reuse = _composites(pipe, aoi, cube, detector, every, tiles, rerun=rerun,
                                    progress=progress, scratch=run.path(".composites"))
         det = detector.detect(_with_dem_streams(comps, streams), n_baseline=len(baseline))
+        rough = _flagged_texture(comps, det, n_baseline=len(baseline))
         # detection reads the stored composites: local threads, also when imagery was read on
         # a cluster (its workers need not see this machine's disk)
         with dask.config.set(scheduler="threads"):
-            state, conf, score, used = dask.compute(
-                det.state.data, det.confounder.data, det.score.data,
+            state, conf, score, rough, used = dask.compute(
+                det.state.data, det.confounder.data, det.score.data, rough.data,
                 {k: v.data for k, v in det.thresholds.items()})
             thresholds = _thresholds_used(used, periods)
             return _finish(pipe, aoi, run, started, cube=cube, comps=comps, state=state,
-                           conf=conf, score=score, baseline=baseline, periods=periods,
-                           reuse=reuse, thresholds=thresholds, streams=streams)
+                           conf=conf, score=score, flagged_texture=rough, baseline=baseline,
+                           periods=periods, reuse=reuse, thresholds=thresholds,
+                           streams=streams)
+
+
+def _flagged_texture(comps: xr.Dataset, det: Detection, *, n_baseline: int) -> xr.DataArray:
+    """Per pixel, the mean :func:`geomon.texture.texture` of the assessed periods in which it
+    was digging (new or active) or a look-alike; NaN where it never was. Lazy."""
+    flagged = (det.state == 1) | (det.state == 2) | (det.confounder > 0)
+    tex = texture(comps.isel(period=slice(n_baseline, None)))
+    return tex.where(flagged.data).mean("period")
 
 
 def _dem_streams(pipe: Pipeline, grid: Any) -> np.ndarray | None:
@@ -302,7 +314,8 @@ def _mask_fingerprint(pipe: Pipeline) -> dict[str, Any]:
 
 def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: Cube,
             comps: xr.Dataset, state: np.ndarray, conf: np.ndarray, score: np.ndarray,
-            baseline: list[Period], periods: list[Period], reuse: dict[str, Any],
+            flagged_texture: np.ndarray | None, baseline: list[Period], periods: list[Period],
+            reuse: dict[str, Any],
             thresholds: dict[str, dict[str, float]] | None = None,
             streams: np.ndarray | None = None) -> RunResult:
     every = [*baseline, *periods]
@@ -322,6 +335,7 @@ def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: C
         state, conf, score, transform=transform, crs=crs, periods=assessed, aoi_id=aoi.id,
         min_mapping_unit_ha=pipe.detection.min_mapping_unit_ha,
         min_old_site_ha=pipe.detection.min_old_site_ha, method=pipe.detection.method,
+        texture=None if flagged_texture is None else np.where(inside, flagged_texture, np.nan),
     )
     sites, reviewed_areas = _apply_reviews(sites, pipe, aoi, run, state, conf, score,
                                            transform=transform, periods=assessed)

@@ -6,7 +6,9 @@ Its ``first_seen`` is the start of the first period in which any of its pixels w
 Long thin patches (a few pixels wide, many times longer) are roads, not digging.
 Its ``confidence`` is the calibrated probability that it is real digging, for the detection
 ``method`` that mapped it (see :mod:`geomon.confidence`; ``confidence_basis`` says which
-calibration, or ``heuristic`` when the method has none).
+calibration, or ``heuristic`` when the method has none). Its ``texture``, when the pipeline
+passes one, is the mean :func:`geomon.texture.texture` of its pixels in the periods they were
+flagged: pitted digging is rough, fields and burn scars are smooth.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ class Sites:
     confounders: gpd.GeoDataFrame
     areas: list[PeriodArea]
     #: Per mining site (index ``id``): the features its confidence was computed from
-    #: (``mean_score``, ``persistence``, ``area_ha``, ``n_periods``, ``seen_starting``) and the
-    #: uncalibrated ``heuristic`` score; what ``benchmarks/calibrate_confidence.py`` fits on.
+    #: (``mean_score``, ``persistence``, ``area_ha``, ``n_periods``, ``seen_starting``), its
+    #: ``texture`` and the uncalibrated ``heuristic`` score; what
+    #: ``benchmarks/calibrate_confidence.py`` fits on.
     features: pd.DataFrame | None = None
 
 
@@ -70,6 +73,7 @@ def vectorize(
     min_mapping_unit_ha: float,
     min_old_site_ha: float | None = None,
     method: str | None = None,
+    texture: np.ndarray | None = None,
 ) -> Sites:
     """Turn (period, y, x) rasters into site polygons and per-period areas.
 
@@ -90,6 +94,9 @@ def vectorize(
         Detection method that made the rasters: selects the confidence calibration
         (:func:`geomon.confidence.site_confidence`); ``None`` or a method without one gives the
         uncalibrated heuristic, flagged ``confidence_basis = "heuristic"``.
+    texture
+        ``(y, x)`` float texture of each pixel where it was flagged (NaN elsewhere): each site's
+        and look-alike's mean goes into its ``texture`` property (None without it).
     """
     pixel_ha = abs(transform.a * transform.e) / 1e4
     min_px = max(1, int(np.ceil(min_mapping_unit_ha / pixel_ha - 1e-9)))
@@ -108,12 +115,13 @@ def vectorize(
         code: np.bincount(labels[(last == code)], minlength=n + 1) for code in (1, 2, 3)
     }
     score_sum = np.bincount(labels.ravel(), weights=(score.max(axis=0)).ravel(), minlength=n + 1)
+    site_texture = _mean_by_label(texture, labels, n)
     # share of each patch that survives an opening 3 px (30 m) wide: near 0 for roads and tracks
     body = ndimage.binary_opening(footprint, structure=np.ones((3, 3), bool))
     body_share = np.bincount(labels[body], minlength=n + 1) / np.maximum(sizes, 1)
     thin = body_share < 0.3
     polys = _polygons(labels, transform)
-    roads = {lab: g for lab, g in polys.items()
+    roads = {lab: (g, site_texture[lab]) for lab, g in polys.items()
              if sizes[lab] >= min_px and (thin[lab] or _is_linear(g))}
 
     rows, keep = [], np.zeros(n + 1, bool)
@@ -148,6 +156,7 @@ def vectorize(
                 "persistence": persistence,
                 "n_periods": len(seen),
                 "seen_starting": bool(seen_starting[lab]),
+                "texture": site_texture[lab],
             }
         )
     rows.sort(key=lambda r: (r["first_seen"], -r["area_ha"]))
@@ -171,7 +180,7 @@ def vectorize(
 
     confounders = _confounders(
         confounder, footprint & kept, transform=transform, crs=crs, periods=periods,
-        aoi_id=aoi_id, min_px=min_px, roads=list(roads.values()),
+        aoi_id=aoi_id, min_px=min_px, roads=list(roads.values()), texture=texture,
     )
     return Sites(mining=mining, confounders=confounders, areas=areas, features=features)
 
@@ -204,9 +213,21 @@ def fill_pits(state: np.ndarray, *, pixel_ha: float, max_ha: float = MAX_PIT_HA)
 
 _MINING_COLUMNS = [
     "id", "aoi", "class", "first_seen", "last_seen", "status", "area_ha", "confidence",
-    "confidence_basis", "periods",
+    "confidence_basis", "texture", "periods",
 ]
-_FEATURE_COLUMNS = ["mean_score", "persistence", "area_ha", "n_periods", "seen_starting"]
+_FEATURE_COLUMNS = ["mean_score", "persistence", "area_ha", "n_periods", "seen_starting",
+                    "texture"]
+
+
+def _mean_by_label(values: np.ndarray | None, labels: np.ndarray, n: int) -> list[float | None]:
+    """Mean of the finite ``values`` under each label 0..n, rounded; None where there are none
+    (or no ``values``)."""
+    if values is None:
+        return [None] * (n + 1)
+    finite = np.isfinite(values)
+    total = np.bincount(labels[finite], weights=values[finite], minlength=n + 1)
+    count = np.bincount(labels[finite], minlength=n + 1)
+    return [round(float(t / c), 4) if c else None for t, c in zip(total, count, strict=True)]
 
 
 def _polygons(labels: np.ndarray, transform: Affine) -> dict[int, object]:
@@ -240,7 +261,8 @@ def _confounders(
     periods: Sequence[tuple[str, date, date]],
     aoi_id: str,
     min_px: int,
-    roads: list,
+    roads: list[tuple[object, float | None]],
+    texture: np.ndarray | None,
 ) -> gpd.GeoDataFrame:
     rows = []
     for code, kind in CONFOUNDER_CODES.items():
@@ -253,20 +275,24 @@ def _confounders(
             continue
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
         when = np.stack([np.bincount(labels[h], minlength=n + 1) > 0 for h in hit], axis=0)
+        rough = _mean_by_label(texture, labels, n)
         for lab, geom in _polygons(labels, transform).items():
             if sizes[lab] < min_px:
                 continue
             seen = [i for i in range(len(periods)) if when[i, lab]]
-            rows.append(_confounder_row(kind, aoi_id, geom, sizes[lab], transform, periods, seen))
-    for geom in roads:
-        rows.append(_confounder_row("road", aoi_id, geom, None, transform, periods, []))
+            rows.append(_confounder_row(kind, aoi_id, geom, sizes[lab], transform, periods, seen,
+                                        rough[lab]))
+    for geom, rough_road in roads:
+        rows.append(_confounder_row("road", aoi_id, geom, None, transform, periods, [],
+                                    rough_road))
     for k, r in enumerate(rows, 1):
         r["id"] = f"{aoi_id}-c{k:04d}"
-    cols = ["id", "aoi", "class", "first_seen", "last_seen", "area_ha", "periods", "geometry"]
+    cols = ["id", "aoi", "class", "first_seen", "last_seen", "area_ha", "texture", "periods",
+            "geometry"]
     return gpd.GeoDataFrame(rows, columns=cols, crs=crs)
 
 
-def _confounder_row(kind, aoi_id, geom, npx, transform, periods, seen) -> dict:
+def _confounder_row(kind, aoi_id, geom, npx, transform, periods, seen, texture) -> dict:
     area = geom.area / 1e4 if npx is None else npx * abs(transform.a * transform.e) / 1e4
     return {
         "aoi": aoi_id,
@@ -274,6 +300,7 @@ def _confounder_row(kind, aoi_id, geom, npx, transform, periods, seen) -> dict:
         "first_seen": periods[seen[0]][1].isoformat() if seen else None,
         "last_seen": periods[seen[-1]][1].isoformat() if seen else None,
         "area_ha": round(float(area), 4),
+        "texture": texture,
         "periods": [periods[i][1].isoformat() for i in seen],
         "geometry": geom,
     }

@@ -22,16 +22,23 @@ def two_year_scene(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def scores(two_year_scene, tmp_path_factory):
+def scores(runs, two_year_scene):
     """The time-series method and the naive baseline, with the same year of baseline (2023)
     and assessed quarters (2024). (The rule method is scored in test_cli_run.)"""
+    return {method: score_run(run_dir, two_year_scene.root, method=method)
+            for method, run_dir in runs.items()}
+
+
+@pytest.fixture(scope="module")
+def runs(two_year_scene, tmp_path_factory):
+    """Run folders of the time-series method and the naive baseline (see ``scores``)."""
     work = tmp_path_factory.mktemp("methods")
     out = {}
     for method in ("harmonic", "naive"):
         pipe = write_scene_pipeline(work, two_year_scene, name=method, start="2023-01-01",
                                     end="2024-12-31", detection={"method": method},
                                     baseline_periods=4)
-        out[method] = score_run(run_pipeline(pipe).run_dir, two_year_scene.root, method=method)
+        out[method] = run_pipeline(pipe).run_dir
     return out
 
 
@@ -53,3 +60,17 @@ def test_naive_baseline_is_far_worse(scores):
     naive = scores["naive"]
     assert naive.f1 < 0.2 * scores["harmonic"].f1
     assert max(naive.confounder_flagged_pct.values()) > 20.0
+
+
+def test_digging_is_rougher_than_the_fields_flagged_beside_it(runs):
+    """Pits among spoil make a site rough at 10 m; a harvested field is smooth (texture)."""
+    import geopandas as gpd
+
+    run = runs["harmonic"]
+    mining = gpd.read_file(run / "detections.geojson")
+    looks = gpd.read_file(run / "confounders.geojson")
+    fields = looks[looks["class"] == "cropland"]
+    assert len(mining) and len(fields), (len(mining), looks["class"].value_counts())
+    assert mining["texture"].notna().all()
+    assert mining["texture"].median() > 2 * fields["texture"].median(), (
+        mining["texture"].describe(), fields["texture"].describe())
