@@ -12,7 +12,9 @@ Written into the run folder (paths relative to it):
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
@@ -85,12 +87,14 @@ def write_products(result: Assessment, run: RunDir) -> None:
         writer.close()
         shutil.rmtree(run.path(".maps"), ignore_errors=True)
     scale = HTML_MAP_DPI / MAP_DPI
-    images["period_maps"] = {label: preview_data_uri(run.path("maps", f"{label}.png"), scale=scale)
-                             for label in maps}
+    names = [*maps, *(pair.name for pair in pairs)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL frees the GIL
+        previews = dict(zip(names, pool.map(
+            lambda name: preview_data_uri(run.path("maps", f"{name}.png"), scale=scale), names),
+            strict=True))
+    images["period_maps"] = {label: previews[label] for label in maps}
     images["site_pairs"] = [{"site": pair.site, "period": pair.period,
-                             "file": f"maps/{pair.name}.png",
-                             "uri": preview_data_uri(run.path("maps", f"{pair.name}.png"),
-                                                     scale=scale)}
+                             "file": f"maps/{pair.name}.png", "uri": previews[pair.name]}
                             for pair in pairs]
     write_text(run.path("report.html"), render_html(ctx, images))
 

@@ -410,6 +410,12 @@ def site_extent(geom: BaseGeometry, *, within: tuple[float, float, float, float]
 def save_figure(fig: plt.Figure, stem: Path, *, dpi: int = 300, close: bool = True
                 ) -> list[Path]:
     """Write ``stem.png`` (``dpi``) and ``stem.pdf`` (vector outlines and text), atomically."""
+    # lay the figure out once and freeze it: with its layout engine on, each savefig draws the
+    # whole figure twice (to lay it out, then to render), resampling every image each time
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        fig.set_layout_engine(None)
     paths = []
     for fmt in ("png", "pdf"):
         path = stem.with_name(f"{stem.name}.{fmt}")

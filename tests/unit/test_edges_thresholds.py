@@ -227,3 +227,23 @@ def test_grow_within_is_geodesic_bounded_and_the_same_tiled(connectivity):
     blocked = grow_within(xr.DataArray(seed, dims=("p", "y", "x")),
                           xr.DataArray(np.zeros_like(allowed), dims=("p", "y", "x")), 2).values
     np.testing.assert_array_equal(blocked, seed)
+
+
+@pytest.mark.parametrize("px", [1, 2, 4, 5, 7, 20])
+def test_dilate_is_the_disk_dilation_at_every_radius_and_the_same_tiled(px):
+    """Small radii slide the disk, large ones measure distances: the same pixels either way,
+    empty periods included, and block by block as on the whole grid."""
+    from scipy import ndimage
+
+    from geomon.morphology import dilate, disk
+
+    rng = np.random.default_rng(px)
+    mask = rng.random((3, 70, 90)) < 0.01
+    mask[1] = False  # a period with nothing to grow
+    want = ndimage.binary_dilation(mask, structure=disk(px)[None])
+    whole = dilate(xr.DataArray(mask, dims=("p", "y", "x")), px).values
+    with raise_if_dask_computes():
+        lazy = dilate(xr.DataArray(da.from_array(mask, chunks=(1, 23, 31)), dims=("p", "y", "x")),
+                      px)
+    np.testing.assert_array_equal(whole, want)
+    np.testing.assert_array_equal(lazy.values, want)
