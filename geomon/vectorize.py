@@ -8,7 +8,8 @@ Its ``confidence`` is the calibrated probability that it is real digging, for th
 ``method`` that mapped it (see :mod:`geomon.confidence`; ``confidence_basis`` says which
 calibration, or ``heuristic`` when the method has none). Its ``texture``, when the pipeline
 passes one, is the mean :func:`geomon.texture.texture` of its pixels in the periods they were
-flagged: pitted digging is rough, fields and burn scars are smooth.
+flagged: pitted digging is rough, cleared fields smooth (burn scars and flood margins are
+rough too; see :mod:`geomon.texture`).
 """
 
 from __future__ import annotations
