@@ -19,7 +19,9 @@ Digging is a break that
 
 Ground already dug at the baseline is modelled as normal by the regression; as in the rule
 method it is active digging where it is still spoil near a stream and the digging goes on
-(:func:`geomon.detect.rules.goes_on`). Look-alikes get the rule
+(:func:`geomon.detect.rules.goes_on`), with the pits and thin spoil inside it
+(:func:`geomon.detect.rules.old_ground`); a new site's front dug in the last views of the last
+period joins it (:func:`geomon.detect.rules.unconfirmed_front`). Look-alikes get the rule
 method's codes (:func:`geomon.detect.rules.lookalikes`).
 
 The method needs only per-period sums over clear views (:meth:`observation_sums`), so it works
@@ -33,17 +35,20 @@ import xarray as xr
 
 from geomon.detect._base import UNOBSERVED, Detection
 from geomon.detect.rules import (
+    FRESH_SPOIL,
     RulesDetector,
     drainage,
     edge_candidates,
     goes_on,
     lookalikes,
+    old_ground,
     persists_when_next_seen,
     recover_edges,
     spoil_share,
+    unconfirmed_front,
 )
 from geomon.indices import add_indices, ndvi
-from geomon.morphology import dilate
+from geomon.morphology import dilate, grow_within
 
 __all__ = ["HarmonicDetector", "fit_harmonic"]
 
@@ -111,7 +116,9 @@ class HarmonicDetector:
 
         states, confounders, scores = [], [], []
         dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
+        low = comp.ndvi.where(observed).isel(period=slice(0, n_baseline)).min("period")
         for i in range(n_baseline, n):
+            ndvi_now = comp.ndvi.isel(period=i, drop=True)
             seen = observed.isel(period=i, drop=True)
             frac = spoil.isel(period=i, drop=True).fillna(0)
             onset = seen & (frac >= c.onset_fraction)
@@ -121,7 +128,12 @@ class HarmonicDetector:
             new = breaks & persists & ~dug & ~before_start
             existing = onset & going_on[i - n_baseline] & before_start & near_drainage & ~dug
             active = (dug & (onset | breaks)) | existing
+            before = spoil.isel(period=slice(0, i)).max("period", skipna=True)
+            fresh = onset & confirm.isnull() & (before < FRESH_SPOIL) & ~dug & ~active
+            new = new | unconfirmed_front(new, fresh, c)
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
+            active = grow_within(active, old_ground(ndvi_now, low, seen & before_start, c) & ~new,
+                                 c.edge_px)
             digging = new | active
             reveg = dug & seen & ~digging
             state = (new.astype("uint8") + active.astype("uint8") * 2
@@ -132,6 +144,7 @@ class HarmonicDetector:
             strength = (-z.isel(period=i, drop=True) / (2 * c.break_z)).clip(0, 1).fillna(0)
             scores.append(xr.where(digging, np.maximum(strength, frac), 0).astype("float32"))
             dug = dug | digging
+            low = xr.where(seen, np.fmin(low, ndvi_now), low)
 
         periods = comp.period.isel(period=slice(n_baseline, n))
         return Detection(

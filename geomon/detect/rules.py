@@ -7,11 +7,15 @@ grass, villages or rock). Per period the detector reads the share of clear obser
 
 - *new digging*: spoil in at least ``onset_fraction`` of the period's observations, never in an
   earlier period, and still spoil in most of the next period where it was seen (digging persists;
-  a misread cloud edge does not); with no later clear period yet, in most of this one.
-  Counting observations rather than a median catches a rush that began late in the period;
+  a misread cloud edge does not); with no later clear period yet, in most of this one, or in
+  ``onset_fraction`` of it next to new digging that passed (a new site's front, dug in the last
+  views: :func:`unconfirmed_front`). Counting observations rather than a median catches a rush
+  that began late in the period;
 - *active digging*: ground already dug that still shows spoil; ground that was already spoil at
   the baseline is active digging too (digging that predates the assessment) while it goes on:
-  still spoil, and not greening, in the next period where it is seen;
+  still spoil, and not greening, in the next period where it is seen. Pits and thin spoil inside
+  it (bare, not greening, spoil earlier, within ``edge_px`` of its digging) are part of it, though
+  wet, dull margins fail the per-view spoil test;
 - *revegetating*: ground dug earlier that no longer shows spoil.
 
 Pixels at a site's border are part spoil, part the ground around it, and often miss the per-view
@@ -36,16 +40,25 @@ from geomon.indices import add_indices, ndvi, redness
 from geomon.morphology import dilate, grow_within
 
 __all__ = [
+    "FRESH_SPOIL",
     "RulesDetector",
     "drainage",
     "edge_candidates",
     "goes_on",
     "lookalikes",
     "next_seen",
+    "old_ground",
     "persists_when_next_seen",
     "recover_edges",
     "spoil_share",
+    "unconfirmed_front",
 ]
+
+
+#: Most spoil share any earlier period may show on ground a new site's front reaches: the front
+#: cuts into fresh ground (0 on the benchmark, stray views aside), while dry bare ground that
+#: passes the spoil test now and then showed it in 0.14-0.4 of some earlier period's views.
+FRESH_SPOIL = 0.1
 
 
 class RulesDetector:
@@ -103,7 +116,11 @@ class RulesDetector:
             # digging older than the assessment is active only while it goes on (goes_on)
             existing = onset & going_on[i - n_baseline] & dug_before_start & near_drainage & ~dug
             active = (dug & onset) | existing
+            fresh = onset & confirm.isnull() & (before < FRESH_SPOIL) & ~dug & ~active
+            new = new | unconfirmed_front(new, fresh, c)
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
+            active = grow_within(active, old_ground(now.ndvi, low, seen & dug_before_start, c)
+                                 & ~new, c.edge_px)
             digging = new | active
             reveg = dug & seen & ~digging
             state = (
@@ -189,6 +206,58 @@ def recover_edges(new: xr.DataArray, active: xr.DataArray, candidates: xr.DataAr
     grown_new = grow_within(new, candidates & ~dug & ~active, c.edge_px)
     grown = grow_within(new | active, candidates, c.edge_px)
     return grown_new, grown & ~grown_new
+
+
+def unconfirmed_front(new: xr.DataArray, onset: xr.DataArray, c) -> xr.DataArray:
+    """Onset pixels no later period confirms yet, within ``edge_px`` of this period's new digging.
+
+    A new site that grows through the last period seen has a front dug in its last few views:
+    spoil in fewer than ``unconfirmed_fraction`` of the period's views, with no later view to
+    confirm it. Next to new digging that passed the test, those pixels are the site growing, not
+    a misread cloud edge, so they join it. Only new digging grows this way, and only into fresh
+    ground (:data:`FRESH_SPOIL`): dry bare ground passes the spoil test now and then in every
+    season, and a few such views in the last period must not grow a site out of it.
+
+    Parameters
+    ----------
+    new
+        This period's new digging, ``(y, x)`` boolean.
+    onset
+        Pixels with spoil in at least ``onset_fraction`` of this period's views that no later
+        clear period confirms yet, fresh ground (spoil in under :data:`FRESH_SPOIL` of every
+        earlier period's views), not dug before.
+    c
+        :class:`geomon.config.DetectionConfig` (``edge_px``).
+
+    Returns
+    -------
+    xarray.DataArray
+        The front pixels (boolean, ``new`` excluded).
+    """
+    return grow_within(new, onset, c.edge_px) & ~new
+
+
+def old_ground(ndvi_now: xr.DataArray, lowest: xr.DataArray, dug_before: xr.DataArray, c
+               ) -> xr.DataArray:
+    """Ground dug before that is bare now and not greening: pits and thin spoil of old digging.
+
+    Inside a site that goes on, the wet, dull margins of pits and thinly spread spoil fail the
+    per-view spoil test, yet they are part of the site; detectors grow active digging into such
+    ground by up to ``edge_px`` pixels. Abandoned ground regrows, and is not taken in.
+
+    Parameters
+    ----------
+    ndvi_now
+        This period's NDVI composite, ``(y, x)``.
+    lowest
+        Each pixel's lowest NDVI before this period (regrowth is measured from it).
+    dug_before
+        Pixels seen this period that were mostly spoil in an earlier one.
+    c
+        :class:`geomon.config.DetectionConfig` (``ndvi_bare``, ``reveg_ndvi_rise``).
+    """
+    greening = (ndvi_now - lowest) > c.reveg_ndvi_rise
+    return dug_before & ~greening & (ndvi_now < c.ndvi_bare)
 
 
 def lookalikes(comp: xr.Dataset, i: int, quiet: xr.DataArray, c) -> xr.DataArray:

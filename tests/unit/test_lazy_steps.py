@@ -22,6 +22,9 @@ VEG = {"blue": 0.03, "green": 0.06, "red": 0.04, "nir": 0.35, "nir08": 0.36, "sw
 #: passes the per-view spoil test, while its NDVI rises 0.13.
 SPOIL = {"blue": 0.16, "green": 0.2, "red": 0.24, "nir": 0.30, "nir08": 0.315, "swir16": 0.42,
          "swir22": 0.36}
+#: Ground at the margin of a pit: wet, dull spoil that fails the per-view spoil test.
+PIT_MARGIN = {"blue": 0.09, "green": 0.12, "red": 0.14, "nir": 0.17, "nir08": 0.175,
+              "swir16": 0.2, "swir22": 0.15}
 CLOUD = {"blue": 0.45, "green": 0.45, "red": 0.46, "nir": 0.5, "nir08": 0.5, "swir16": 0.35,
          "swir22": 0.25}
 
@@ -32,10 +35,12 @@ PERIODS = [
 ]
 
 
-def _cube(n_side: int = 24) -> xr.Dataset:
-    """Vegetation; a digging block from Q2 on; old digging throughout; old digging left in June
-    (its spoil still looks fresh through most of Q2, then it greens); old digging whose spoil
-    stays bright but regrows in Q3; a burn in Q2; a cloud date.
+def _cube(n_side: int = 30) -> xr.Dataset:
+    """Vegetation; a digging block from Q2 on; a new site from Q3 whose front grows in the last
+    two views of Q3; the same late spoil on a patch away from any digging; old digging
+    throughout, with pits whose margins turn dull from Q2; old digging left in June (its spoil
+    still looks fresh through most of Q2, then it greens); old digging whose spoil stays bright
+    but regrows in Q3; a burn in Q2; a cloud date.
 
     SCL calls the gravel cloud (9) on one Q3 date, as Sen2Cor does over bright spoil.
     """
@@ -46,10 +51,15 @@ def _cube(n_side: int = 24) -> xr.Dataset:
     dig = (slice(4, 12), slice(4, 12))
     burn = (slice(14, 20), slice(14, 20))
     old = (slice(14, 20), slice(2, 8))  # digging that predates the assessment
+    pits = (slice(16, 18), slice(4, 6))
     for b in bands:
         bands[b][:, old[0], old[1]] = GRAVEL[b]
+        bands[b][times >= pd.Timestamp("2024-04-01"), pits[0], pits[1]] = PIT_MARGIN[b]
     scl[:, old[0], old[1]] = 5
-    left = (slice(20, 23), slice(2, 8))
+    left = (slice(21, 24), slice(10, 14))
+    q3_site = (slice(25, 29), slice(2, 8))
+    front, late = (slice(25, 29), slice(8, 10)), (slice(25, 28), slice(20, 24))
+    dry = (slice(25, 29), slice(10, 12))  # bare ground beyond the front: spoil-like now and then
     greens = (slice(21, 24), slice(16, 22))  # bright spoil of the baseline, regrowing in Q3
     for b in bands:
         bands[b][:, greens[0], greens[1]] = SPOIL[b]
@@ -64,6 +74,17 @@ def _cube(n_side: int = 24) -> xr.Dataset:
             for b in bands:
                 bands[b][t][dig] = GRAVEL[b]
             scl[t][dig] = 5
+        if ts >= pd.Timestamp("2024-07-01"):
+            for b in bands:
+                bands[b][t][q3_site] = GRAVEL[b]
+            scl[t][q3_site] = 5
+        if ts >= pd.Timestamp("2024-09-08"):  # 2 of Q3's 9 views, the last period seen
+            for b in bands:
+                bands[b][t][front] = bands[b][t][late] = bands[b][t][dry] = GRAVEL[b]
+            scl[t][front] = scl[t][late] = 5
+        if ts < pd.Timestamp("2024-02-01"):  # and in Q1's first views
+            for b in bands:
+                bands[b][t][dry] = GRAVEL[b]
         if pd.Timestamp("2024-04-01") <= ts < pd.Timestamp("2024-07-01"):
             for b in bands:
                 bands[b][t][burn] = BURN[b]
@@ -128,22 +149,42 @@ def test_rules_flag_new_then_active_digging(detection):
     assert (state[1][4:12, 4:12] == 2).all()  # still active in Q3
     outside = np.ones(state.shape[1:], bool)
     outside[4:12, 4:12] = False
+    outside[25:29, 2:10] = False  # the Q3 site and its front, below
     outside[14:20, 2:8] = False
-    outside[20:23, 2:8] = False
+    outside[21:24, 10:14] = False
     outside[21:24, 16:22] = False
     assert not np.isin(state[:, outside], (1, 2)).any()
 
 
 def test_rules_call_digging_older_than_the_baseline_active(detection):
+    # the dull pit margins inside it too: bare, not greening, dug before, next to its digging
     state, _ = detection
     assert (state[:, 14:20, 2:8] == 2).all()
+
+
+def test_pit_margins_fail_the_spoil_test_on_their_own():
+    ds = _cube()
+    spoil = RulesDetector(DetectionConfig()).observation_layers(ds)["spoil"]
+    q2 = (ds.time >= np.datetime64("2024-04-01")).values
+    assert not spoil[q2, 16:18, 4:6].any().compute()
+    assert spoil[q2, 14, 2:8].all().compute()
+
+
+def test_late_spoil_in_the_last_period_joins_the_digging_it_borders(detection):
+    # spoil in 2 of the last period's 9 views, no later view to confirm it: below
+    # unconfirmed_fraction, so on its own (a misread, or too early to tell) it is not digging
+    state, _ = detection
+    assert (state[1][25:29, 2:10] == 1).all()
+    assert (state[1][25:28, 20:24] == 0).all()
+    # ground beyond it that looked like spoil before is not fresh ground a front cuts into
+    assert (state[1][25:29, 10:12] == 0).all()
 
 
 def test_old_digging_that_stops_going_on_is_not_called_active(detection):
     # spoil of the baseline still fresh in most Q2 views, green in Q3: like spoil left just
     # before the assessment, it is not active digging (new digging needs the same confirmation)
     state, _ = detection
-    assert not np.isin(state[:, 20:23, 2:8], (1, 2)).any()
+    assert not np.isin(state[:, 21:24, 10:14], (1, 2)).any()
     # still spoil in every Q3 view, but greening: it was left, not dug
     assert not np.isin(state[:, 21:24, 16:22], (1, 2)).any()
 
