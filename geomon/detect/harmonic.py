@@ -17,8 +17,9 @@ Digging is a break that
 - persists: the next period in which the pixel is seen still breaks (a fire scar regrows within
   weeks); with no later period yet, spoil in ``unconfirmed_fraction`` of this one's views.
 
-Ground already dug at the baseline is modelled as normal by the regression; as in the rule
-method it is active digging where it is still spoil near a stream and the digging goes on
+Ground already dug at the baseline (:func:`geomon.detect.rules.old_digging`) is modelled as
+normal by the regression; as in the rule method it is active digging where it is still spoil near
+a stream and the digging goes on
 (:func:`geomon.detect.rules.goes_on`), with the pits and thin spoil inside it
 (:func:`geomon.detect.rules.old_ground`); a new site's front dug in the last views of the last
 period joins it (:func:`geomon.detect.rules.unconfirmed_front`). Look-alikes get the rule
@@ -41,6 +42,7 @@ from geomon.detect.rules import (
     edge_candidates,
     goes_on,
     lookalikes,
+    old_digging,
     old_ground,
     persists_when_next_seen,
     recover_edges,
@@ -108,8 +110,9 @@ class HarmonicDetector:
         signal = (broken & (spoil >= c.onset_fraction)).astype("float32").where(observed)
         later = persists_when_next_seen(signal, 0.5, first=n_baseline)
         near_drainage = dilate(drainage(comp, observed), c.drainage_distance_px)
-        before_start = spoil.isel(period=slice(0, n_baseline)).max("period", skipna=True) \
-            >= c.active_fraction
+        baseline_spoil = spoil.isel(period=slice(0, n_baseline))
+        before_start = baseline_spoil.max("period", skipna=True) >= c.active_fraction
+        old = old_digging(baseline_spoil, c)  # digging older than the assessment
 
         edge, edge_thresholds = edge_candidates(comp, observed, n_baseline, c)
         going_on = goes_on(comp, spoil, observed, c, first=n_baseline)
@@ -126,13 +129,13 @@ class HarmonicDetector:
             confirm = later[i - n_baseline]
             persists = (confirm == 1) | (confirm.isnull() & (frac >= c.unconfirmed_fraction))
             new = breaks & persists & ~dug & ~before_start
-            existing = onset & going_on[i - n_baseline] & before_start & near_drainage & ~dug
+            existing = onset & going_on[i - n_baseline] & old & near_drainage & ~dug
             active = (dug & (onset | breaks)) | existing
             before = spoil.isel(period=slice(0, i)).max("period", skipna=True)
             fresh = onset & confirm.isnull() & (before < FRESH_SPOIL) & ~dug & ~active
             new = new | unconfirmed_front(new, fresh, c)
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
-            active = grow_within(active, old_ground(ndvi_now, low, seen & before_start, c) & ~new,
+            active = grow_within(active, old_ground(ndvi_now, low, seen & old, c) & ~new,
                                  c.edge_px)
             digging = new | active
             reveg = dug & seen & ~digging

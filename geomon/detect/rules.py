@@ -12,10 +12,12 @@ grass, villages or rock). Per period the detector reads the share of clear obser
   views: :func:`unconfirmed_front`). Counting observations rather than a median catches a rush
   that began late in the period;
 - *active digging*: ground already dug that still shows spoil; ground that was already spoil at
-  the baseline is active digging too (digging that predates the assessment) while it goes on:
+  the baseline is active digging too (digging that predates the assessment: mostly spoil in an
+  earlier period and on average since, :func:`old_digging`; dry bare ground that looks like
+  spoil in dry seasons only is not) while it goes on:
   still spoil, and not greening, in the next period where it is seen. Pits and thin spoil inside
-  it (bare, not greening, spoil earlier, within ``edge_px`` of its digging) are part of it, though
-  wet, dull margins fail the per-view spoil test;
+  it (old digging at the baseline, bare, not greening, within ``edge_px`` of its digging) are part
+  of it, though wet, dull margins fail the per-view spoil test;
 - *revegetating*: ground dug earlier that no longer shows spoil.
 
 Pixels at a site's border are part spoil, part the ground around it, and often miss the per-view
@@ -47,6 +49,7 @@ __all__ = [
     "goes_on",
     "lookalikes",
     "next_seen",
+    "old_digging",
     "old_ground",
     "persists_when_next_seen",
     "recover_edges",
@@ -100,26 +103,29 @@ class RulesDetector:
         dug = xr.zeros_like(observed.isel(period=0, drop=True), dtype=bool)
         # lowest NDVI of each pixel so far: ground that greens up again from it is recovering
         low = comp.ndvi.where(observed).isel(period=slice(0, n_baseline)).min("period")
+        # pits and thin spoil are taken in only inside digging older than the assessment
+        old_at_start = old_digging(spoil.isel(period=slice(0, n_baseline)), c)
         for i in range(n_baseline, n):
             now = comp.isel(period=i, drop=True)
             seen = observed.isel(period=i, drop=True)
             frac = spoil.isel(period=i, drop=True).fillna(0)
             earlier = spoil.isel(period=slice(0, i))
             before = earlier.max("period", skipna=True)
+            spoiled_before = before >= c.active_fraction  # so not new
             # confirmed by the next clear period; with none yet, this period must be mostly spoil
             confirm = later[i - n_baseline]
             persists = (confirm == 1) | (confirm.isnull() & (frac >= c.unconfirmed_fraction))
             greening = (now.ndvi - low) > c.reveg_ndvi_rise
             onset = seen & (frac >= c.onset_fraction) & ~greening
-            dug_before_start = before >= c.active_fraction  # digging older than the assessment
-            new = onset & persists & ~dug & ~dug_before_start
+            new = onset & persists & ~dug & ~spoiled_before
             # digging older than the assessment is active only while it goes on (goes_on)
-            existing = onset & going_on[i - n_baseline] & dug_before_start & near_drainage & ~dug
+            existing = onset & going_on[i - n_baseline] & old_digging(earlier, c) \
+                & near_drainage & ~dug
             active = (dug & onset) | existing
             fresh = onset & confirm.isnull() & (before < FRESH_SPOIL) & ~dug & ~active
             new = new | unconfirmed_front(new, fresh, c)
             new, active = recover_edges(new, active, edge.isel(period=i, drop=True), dug, c)
-            active = grow_within(active, old_ground(now.ndvi, low, seen & dug_before_start, c)
+            active = grow_within(active, old_ground(now.ndvi, low, seen & old_at_start, c)
                                  & ~new, c.edge_px)
             digging = new | active
             reveg = dug & seen & ~digging
@@ -237,6 +243,41 @@ def unconfirmed_front(new: xr.DataArray, onset: xr.DataArray, c) -> xr.DataArray
     return grow_within(new, onset, c.edge_px) & ~new
 
 
+def old_digging(earlier: xr.DataArray, c) -> xr.DataArray:
+    """Ground dug before: mostly spoil in an earlier period, and on average since.
+
+    Real digging shows spoil in every season; dry bare ground passes the spoil test in most views
+    of a dry season now and then and in few of the wet ones. From the first period in which a
+    pixel was mostly spoil (``active_fraction`` of its views) to the last of ``earlier``, its
+    spoil share averaged over the periods it was seen must stay at ``active_fraction``.
+
+    Parameters
+    ----------
+    earlier
+        :func:`spoil_share` of the periods before this one, ``(period, y, x)``, NaN where unseen.
+    c
+        :class:`geomon.config.DetectionConfig` (``active_fraction``).
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``(y, x)``, lazy.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from geomon.config import DetectionConfig
+    >>> shares = xr.DataArray([[0.0, 0.0], [0.7, 0.6], [0.9, 0.1], [0.8, 0.2]],
+    ...                       dims=("period", "x"))
+    >>> old_digging(shares, DetectionConfig()).values.tolist()
+    [True, False]
+    """
+    mostly = earlier >= c.active_fraction
+    since = mostly.cumsum("period") > 0
+    return mostly.any("period") & (earlier.where(since).mean("period", skipna=True)
+                                   >= c.active_fraction)
+
+
 def old_ground(ndvi_now: xr.DataArray, lowest: xr.DataArray, dug_before: xr.DataArray, c
                ) -> xr.DataArray:
     """Ground dug before that is bare now and not greening: pits and thin spoil of old digging.
@@ -252,7 +293,7 @@ def old_ground(ndvi_now: xr.DataArray, lowest: xr.DataArray, dug_before: xr.Data
     lowest
         Each pixel's lowest NDVI before this period (regrowth is measured from it).
     dug_before
-        Pixels seen this period that were mostly spoil in an earlier one.
+        Pixels seen this period that are old digging (:func:`old_digging`).
     c
         :class:`geomon.config.DetectionConfig` (``ndvi_bare``, ``reveg_ndvi_rise``).
     """

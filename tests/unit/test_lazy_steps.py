@@ -25,6 +25,9 @@ SPOIL = {"blue": 0.16, "green": 0.2, "red": 0.24, "nir": 0.30, "nir08": 0.315, "
 #: Ground at the margin of a pit: wet, dull spoil that fails the per-view spoil test.
 PIT_MARGIN = {"blue": 0.09, "green": 0.12, "red": 0.14, "nir": 0.17, "nir08": 0.175,
               "swir16": 0.2, "swir22": 0.15}
+#: Dry grass over bare ground: NDVI 0.35, too dull for the spoil test.
+DRY_GRASS = {"blue": 0.07, "green": 0.1, "red": 0.12, "nir": 0.25, "nir08": 0.26, "swir16": 0.3,
+             "swir22": 0.22}
 CLOUD = {"blue": 0.45, "green": 0.45, "red": 0.46, "nir": 0.5, "nir08": 0.5, "swir16": 0.35,
          "swir22": 0.25}
 
@@ -40,7 +43,8 @@ def _cube(n_side: int = 30) -> xr.Dataset:
     two views of Q3; the same late spoil on a patch away from any digging; old digging
     throughout, with pits whose margins turn dull from Q2; old digging left in June (its spoil
     still looks fresh through most of Q2, then it greens); old digging whose spoil stays bright
-    but regrows in Q3; a burn in Q2; a cloud date.
+    but regrows in Q3; bare ground spoil-like in the dry seasons only (most of Q1 and all of Q3,
+    dry grass in between); a burn in Q2; a cloud date.
 
     SCL calls the gravel cloud (9) on one Q3 date, as Sen2Cor does over bright spoil.
     """
@@ -65,7 +69,11 @@ def _cube(n_side: int = 30) -> xr.Dataset:
         bands[b][:, greens[0], greens[1]] = SPOIL[b]
         q3 = times >= pd.Timestamp("2024-07-01")
         bands[b][q3, greens[0], greens[1]] = 0.75 * SPOIL[b] + 0.25 * VEG[b]
+    seasonal = (slice(14, 18), slice(23, 28))
     for t, ts in enumerate(times):
+        dry_season = ts < pd.Timestamp("2024-03-01") or ts >= pd.Timestamp("2024-07-01")
+        for b in bands:
+            bands[b][t][seasonal] = GRAVEL[b] if dry_season else DRY_GRASS[b]
         if ts < pd.Timestamp("2024-06-10"):
             for b in bands:
                 bands[b][t][left] = GRAVEL[b]
@@ -187,6 +195,13 @@ def test_old_digging_that_stops_going_on_is_not_called_active(detection):
     assert not np.isin(state[:, 21:24, 10:14], (1, 2)).any()
     # still spoil in every Q3 view, but greening: it was left, not dug
     assert not np.isin(state[:, 21:24, 16:22], (1, 2)).any()
+
+
+def test_ground_spoil_like_in_dry_seasons_only_is_not_old_digging(detection):
+    # spoil in 5 of Q1's 8 clear views, none of Q2's, all of Q3's: mostly spoil once before, but
+    # not on average since, so not digging older than the assessment; and not new either
+    state, _ = detection
+    assert not np.isin(state[:, 14:18, 23:28], (1, 2)).any()
 
 
 def test_composite_counts_the_share_of_views_with_a_signature():
