@@ -293,7 +293,8 @@ def old_ground(ndvi_now: xr.DataArray, lowest: xr.DataArray, dug_before: xr.Data
     lowest
         Each pixel's lowest NDVI before this period (regrowth is measured from it).
     dug_before
-        Pixels seen this period that are old digging (:func:`old_digging`).
+        Pixels seen this period that were old digging at the baseline (:func:`old_digging` of
+        the baseline periods).
     c
         :class:`geomon.config.DetectionConfig` (``ndvi_bare``, ``reveg_ndvi_rise``).
     """
