@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -38,10 +38,13 @@ class Cube:
 
     def window(self, geobox: GeoBox) -> xr.Dataset:
         """The same acquisitions, lazily, on ``geobox`` (a window of ``data``'s grid)."""
-        if self.loader is None:
-            from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
+        from odc.geo.xr import xr_coords  # noqa: F401 - registers the .odc accessor
 
-            bbox = self.data.odc.geobox.overlap_roi(geobox)
+        whole = self.data.odc.geobox
+        if geobox == whole:  # an AOI of one tile: the graph already built
+            return self.data
+        if self.loader is None:
+            bbox = whole.overlap_roi(geobox)
             return self.data.isel(y=bbox[0], x=bbox[1])
         return self.loader(geobox)
 
@@ -50,11 +53,14 @@ class Source(Protocol):
     """Finds and loads imagery for an AOI."""
 
     def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int,
-             cloud_probability: bool = False) -> Cube:
+             cloud_probability: bool = False,
+             periods: Sequence[tuple[date, date]] = ()) -> Cube:
         """Lazy cube of all acquisitions over ``aoi`` between ``start`` and ``end`` inclusive.
 
         With ``cloud_probability`` the cube also holds ``cloud_prob`` (0-1, NaN where unknown;
         see :mod:`geomon.cloudprob`), or the source raises a :class:`GeomonError` naming
-        ``mask.cloud_probability`` when it cannot provide one.
+        ``mask.cloud_probability`` when it cannot provide one. ``periods`` ((first, last day)
+        of each period the cube will be reduced over) lets a source chunk the time axis by
+        period, so each period's stack is read in one piece; the values do not depend on it.
         """
         ...

@@ -8,6 +8,7 @@ reads on the workers retry the same way.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ from geomon.aoi import AOI
 from geomon.errors import GeomonError
 from geomon.sources._base import BANDS, SCL, Cube
 from geomon.sources._grid import aoi_geobox
+from geomon.sources._native import native_lattices, read_native
 from geomon.sources._preflight import Probe, probe_all
 from geomon.sources._reflectance import declared_scale_offset, to_reflectance
 from geomon.sources._retry import RetryPolicy
@@ -46,8 +48,13 @@ def load_items(
     patch_url: Callable[[str], str] | None = None,
     preflight: bool = True,
     gdal: Mapping[str, str] | None = None,
+    periods: Sequence[tuple[date, date]] = (),
 ) -> Cube:
     """Lazy reflectance cube of ``items`` over ``aoi``, mosaicked per solar day.
+
+    Bands whose assets lie on a grid twice as coarse as the AOI's, on its pixel lattice, are
+    read at their own resolution and upsampled (:mod:`geomon.sources._native`); the others are
+    warped onto the AOI grid by odc-stac.
 
     Parameters
     ----------
@@ -67,6 +74,10 @@ def load_items(
         Check every asset before loading (see :mod:`geomon.sources._preflight`).
     gdal
         Further GDAL options (e.g. an S3 endpoint), on top of the retry options.
+    periods
+        (first, last day) of each period the cube will be reduced over: the acquisitions of a
+        period (by solar day) form one time chunk, read in one piece, so a per-period median
+        needs no rechunking. Acquisitions outside them, or all without them: a chunk each.
     """
     keys = {**EARTH_SEARCH_ASSETS, **(assets or {})}
     patch = patch_url or (lambda u: u)
@@ -108,30 +119,58 @@ def load_items(
     for it in sorted(usable, key=lambda i: i.datetime):
         by_day.setdefault(solar_day(it.datetime, lon), it)
 
+    stac_cfg = {"*": {"aliases": aliases, "assets": kinds}}
+    grid = aoi_geobox(aoi)
+    native = native_lattices(usable, keys, grid, stac_cfg)
+    warped = [b for b in keys if b not in native]
+    if native:
+        log.debug("read at their own resolution and upsampled: %s", ", ".join(native))
+
+    groups = _time_chunks(usable, periods, lon)
+    chunks = {"time": -1 if periods else 1, "x": chunk_px, "y": chunk_px}
+
+    def read(group: list[pystac.Item], geobox: GeoBox) -> xr.Dataset:
+        load = functools.partial(odc.stac.load, group, groupby="solar_day", stac_cfg=stac_cfg,
+                                 patch_url=patch_url, fail_on_error=False)
+        parts = [load(bands=warped, geobox=geobox, chunks=chunks,
+                      resampling={"*": "bilinear", SCL: "nearest"})] if warped else []
+        for lattice in dict.fromkeys(native.values()):
+            bands = [b for b in keys if native.get(b) == lattice]
+            parts.append(read_native(load, geobox, lattice, bands, chunks=chunks,
+                                     nearest={SCL}, nodata=0))
+        return xr.merge(parts, join="outer", fill_value=0, compat="override",
+                        combine_attrs="override")
+
     def on(geobox: GeoBox) -> xr.Dataset:
         with rasterio.Env(**gdal):
-            raw = odc.stac.load(
-                usable,
-                bands=list(keys),
-                geobox=geobox,
-                groupby="solar_day",
-                chunks={"time": 1, "x": chunk_px, "y": chunk_px},
-                resampling={"*": "bilinear", SCL: "nearest"},
-                stac_cfg={"*": {"aliases": aliases, "assets": kinds}},
-                patch_url=patch_url,
-                fail_on_error=False,
-            )
+            raw = xr.concat([read(group, geobox) for group in groups], dim="time",
+                            combine_attrs="override")
         days = [solar_day(_to_datetime(t), lon) for t in raw.time.values]
         scale_offset = {
             band: [_asset_scale_offset(by_day[d], keys[band]) for d in days] for band in BANDS
         }
         return to_reflectance(raw, scale_offset)
 
-    data = on(aoi_geobox(aoi))
+    data = on(grid)
     if data.sizes.get("time", 0) == 0:
         raise GeomonError("the items found cover none of the AOI", field="source")
     return Cube(data=data, items=[item_summary(i) for i in sorted(items, key=_order)],
                 skipped=skipped, loader=on)
+
+
+def _time_chunks(items: Sequence[pystac.Item], periods: Sequence[tuple[date, date]],
+                 lon: float) -> list[list[pystac.Item]]:
+    """``items`` split by the period their solar day falls in (a group per solar day outside
+    them; one group without periods), groups in time order. Within a group the items keep
+    their order, which is the order odc-stac mosaics them in."""
+    if not periods:
+        return [list(items)]
+    groups: dict[date, list[pystac.Item]] = {}
+    for it in items:
+        day = solar_day(it.datetime, lon)
+        start = next((first for first, last in periods if first <= day <= last), day)
+        groups.setdefault(start, []).append(it)
+    return [groups[start] for start in sorted(groups)]
 
 
 def _href(asset: pystac.Asset) -> str:

@@ -75,9 +75,18 @@ def to_reflectance(raw: xr.Dataset, scale_offset: Mapping[str, Sequence[tuple[fl
         pairs = scale_offset[band]
         scale = xr.DataArray(np.array([p[0] for p in pairs], "float32"), dims="time")
         offset = xr.DataArray(np.array([p[1] for p in pairs], "float32"), dims="time")
-        dn = raw[band]
-        out[band] = (dn.astype("float32") * scale + offset).where(dn != 0)
+        out[band] = xr.apply_ufunc(_reflectance, raw[band], scale, offset, dask="parallelized",
+                                   output_dtypes=[np.float32])
         out[band].attrs = {"units": "reflectance"}
     if SCL in raw:
         out[SCL] = raw[SCL].astype("uint8")
     return xr.Dataset(out, coords=raw.coords, attrs=raw.attrs)
+
+
+def _reflectance(dn: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """``dn × scale + offset`` in float32, NaN where ``dn`` is 0; one array, updated in place."""
+    out = dn.astype(np.float32)
+    out *= scale
+    out += offset
+    out[dn == 0] = np.nan
+    return out

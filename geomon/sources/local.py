@@ -21,6 +21,7 @@ import csv
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -76,7 +77,8 @@ class LocalSource:
         self.policy = RetryPolicy.from_config(config)
 
     def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024,
-             cloud_probability: bool = False) -> Cube:
+             cloud_probability: bool = False,
+             periods: Sequence[tuple[date, date]] = ()) -> Cube:
         """Lazy reflectance cube over ``aoi`` of the files dated ``start`` to ``end``.
 
         A folder of L2A files has no cloud probability: ``cloud_probability`` raises.
@@ -97,7 +99,7 @@ class LocalSource:
                                  f"folder {folder}", field="source.folder")
         log.info("found %d acquisitions in %s", len(items), folder)
         return load_items(items[: self.config.max_items], aoi, chunk_px=chunk_px,
-                          policy=self.policy)
+                          policy=self.policy, periods=periods)
 
 
 def scan_folder(folder: Path) -> list[pystac.Item]:

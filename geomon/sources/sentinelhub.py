@@ -25,6 +25,7 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -219,11 +220,13 @@ class SentinelHubSource:
         return sorted(features, key=lambda f: (f["properties"]["datetime"], f["id"]))
 
     def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024,
-             cloud_probability: bool = False) -> Cube:
+             cloud_probability: bool = False,
+             periods: Sequence[tuple[date, date]] = ()) -> Cube:
         """Lazy reflectance cube over ``aoi`` (see :mod:`geomon.sources`).
 
         With ``cloud_probability`` the requests also return Sentinel Hub's ``CLP`` band, which
-        becomes ``cloud_prob`` (0-1, NaN where unknown).
+        becomes ``cloud_prob`` (0-1, NaN where unknown). ``periods`` is not used: each
+        acquisition is its own request and time chunk.
         """
         features = self.search(aoi, start, end)
         n_bands = len(SH_BANDS) + int(cloud_probability)

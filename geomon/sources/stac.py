@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,8 @@ class StacSource:
         return kept[: c.max_items]
 
     def load(self, aoi: AOI, start: date, end: date, *, chunk_px: int = 1024,
-             cloud_probability: bool = False) -> Cube:
+             cloud_probability: bool = False,
+             periods: Sequence[tuple[date, date]] = ()) -> Cube:
         """Lazy reflectance cube over ``aoi`` (see :mod:`geomon.sources`).
 
         With ``cloud_probability`` the cube also holds ``cloud_prob``: s2cloudless run on the
@@ -105,7 +106,7 @@ class StacSource:
         log.info("found %d items in %s", len(items), self.description)
         cube = load_items(items, aoi, chunk_px=chunk_px, policy=self.policy,
                           assets=self.preset.assets, patch_url=self._patch_url,
-                          gdal=self.preset.gdal)
+                          gdal=self.preset.gdal, periods=periods)
         if not cloud_probability:
             return cube
         l1c_collection = self.l1c_collection()
