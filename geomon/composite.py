@@ -79,17 +79,24 @@ def nanmedian_time(ds: xr.Dataset) -> xr.Dataset:
 
     The same values as ``ds.median("time", skipna=True)`` in float32, about five times faster:
     NaN sorts last, so the median of a pixel's ``n`` valid values is read off the sorted series
-    at ``(n - 1) // 2`` and ``n // 2``, with no masked arrays.
+    at ``(n - 1) // 2`` and ``n // 2``, with no masked arrays. Each block is read with ``time``
+    first, as the cube stores it, and transposed once into a copy that is sorted in place.
     """
-    return xr.apply_ufunc(
-        _nanmedian_last, ds, input_core_dims=[["time"]], dask="parallelized",
-        output_dtypes=[np.float32], keep_attrs=True,
-    )
+    def median(var: xr.DataArray) -> xr.DataArray:
+        var = var.transpose("time", ...)
+        data = var.data.rechunk({0: -1}).map_blocks(_nanmedian_first, drop_axis=0,
+                                                    dtype=np.float32)
+        return xr.DataArray(data, dims=var.dims[1:],
+                            coords={k: c for k, c in var.coords.items() if "time" not in c.dims},
+                            attrs=var.attrs)
+
+    return ds.map(median, keep_attrs=True)
 
 
-def _nanmedian_last(a: np.ndarray) -> np.ndarray:
-    ordered = np.sort(a, axis=-1)
-    n = np.count_nonzero(~np.isnan(a), axis=-1)
+def _nanmedian_first(a: np.ndarray) -> np.ndarray:
+    n = np.count_nonzero(~np.isnan(a), axis=0)
+    ordered = np.moveaxis(a, 0, -1).copy()  # each pixel's series contiguous, and ours to sort
+    ordered.sort(axis=-1)
     lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[..., None], -1)[..., 0]
     hi = np.take_along_axis(ordered, np.maximum(n // 2, 0)[..., None], -1)[..., 0]
     mid = (lo.astype(np.float32) + hi.astype(np.float32)) / np.float32(2)

@@ -28,11 +28,10 @@ def dilate(mask: xr.DataArray, px: int) -> xr.DataArray:
     if px <= 0:
         return mask
     lead = mask.ndim - 2
-    structure = disk(px).reshape((1,) * lead + (2 * px + 1, 2 * px + 1))
 
     def grow(block: np.ndarray) -> np.ndarray:
         if px < _EDT_FROM_PX:
-            return ndimage.binary_dilation(block, structure=structure)
+            return _shifted_or(block, px)
         return _within_distance(block, px)
 
     data = mask.data
@@ -48,6 +47,20 @@ def dilate(mask: xr.DataArray, px: int) -> xr.DataArray:
 #: pixels, in time that does not grow with the radius (a 20 px disk on a 1,000 px grid: 0.56 s
 #: of binary dilation against 0.04 s of distance transform).
 _EDT_FROM_PX = 5
+
+
+def _shifted_or(block: np.ndarray, px: int) -> np.ndarray:
+    """The dilation by :func:`disk` (``px``) of each 2-D slice, with False beyond the block's
+    edge, as the OR of the block shifted by each of the disk's offsets: for the small radii of
+    cloud buffers, 5-8 times faster than ``ndimage.binary_dilation`` (radius 2 on 18 dates of
+    1,022 px: 0.08 s against 0.40 s)."""
+    h, w = block.shape[-2:]
+    padded = np.zeros((*block.shape[:-2], h + 2 * px, w + 2 * px), bool)
+    padded[..., px:px + h, px:px + w] = block
+    out = np.zeros(block.shape, bool)
+    for dy, dx in np.argwhere(disk(px)):
+        out |= padded[..., dy:dy + h, dx:dx + w]
+    return out
 
 
 def _within_distance(block: np.ndarray, px: int) -> np.ndarray:

@@ -231,7 +231,7 @@ def test_grow_within_is_geodesic_bounded_and_the_same_tiled(connectivity):
 
 @pytest.mark.parametrize("px", [1, 2, 4, 5, 7, 20])
 def test_dilate_is_the_disk_dilation_at_every_radius_and_the_same_tiled(px):
-    """Small radii slide the disk, large ones measure distances: the same pixels either way,
+    """Small radii OR shifted copies, large ones measure distances: the same pixels either way,
     empty periods included, and block by block as on the whole grid."""
     from scipy import ndimage
 
