@@ -103,10 +103,11 @@ def test_a_tile_of_the_wrong_shape_is_refused_and_leaves_nothing(tmp_path):
 @pytest.mark.parametrize("n_time", [1, 2, 7, 8])
 def test_fast_median_equals_xarray_median(n_time):
     rng = np.random.default_rng(n_time)
-    a = rng.random((n_time, 30, 20)).astype("float32")
+    a = rng.random((n_time, 70, 20)).astype("float32")
     a[rng.random(a.shape) < 0.4] = np.nan
     a[:, 0, 0] = np.nan  # never seen
-    ds = xr.Dataset({"b": (("time", "y", "x"), da.from_array(a, chunks=(n_time, 15, 10)))})
+    # blocks of 35 rows: taken 32 rows at a time, then the rest
+    ds = xr.Dataset({"b": (("time", "y", "x"), da.from_array(a, chunks=(n_time, 35, 10)))})
     with raise_if_dask_computes():
         fast = nanmedian_time(ds)
     with warnings.catch_warnings():
