@@ -95,13 +95,19 @@ def collect(out: Path, scenario: str, seed: int, method: str, *, baseline_period
         captured.append(sites.features)
         return sites
 
-    real_products = report.write_products
-    pipeline.vectorize = capture
-    report.write_products = lambda *a, **k: None  # maps and report PDF: slow and not needed here
+    class NoReport:  # maps and report PDF: slow and not needed here
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def write(self) -> None:
+            pass
+
+    real_report = report.Report
+    pipeline.vectorize, report.Report = capture, NoReport
     try:
         result = pipeline.run_pipeline(pipe)
     finally:
-        pipeline.vectorize, report.write_products = real_vectorize, real_products
+        pipeline.vectorize, report.Report = real_vectorize, real_report
     labels = label_sites(result.run_dir, root)
     feats = captured[0].reset_index()
     labels = pd.DataFrame(labels[["id", "truth_share", "real"]]).astype({"id": str})

@@ -14,8 +14,9 @@ Python process so neither inherits the other's caches or memory:
     As a first run: ``rerun=True``, so no composite of an earlier run is reused.
 
 Reported per row: pixels × dates, seconds of each, the ratio full/floor, the seconds ``full``
-spends inside dask computations and writing the report, maps and exports, and the peak
-resident memory of each process (``getrusage(RUSAGE_SELF).ru_maxrss``, plus its children's).
+spends inside dask computations and in the report's code in the run's own process (its maps
+and PDF are drawn by worker processes meanwhile, see :mod:`geomon.report._workers`), and the
+peak resident memory of each process tree (sampled, or ``ru_maxrss`` where higher).
 Below the table, how time and memory grow from one size to the next, as the exponent ``k`` in
 cost ∝ pixels^k.
 
@@ -194,17 +195,20 @@ def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
     def finished(dsk: Any, state: Any, errored: bool) -> None:
         in_dask[0] += time.perf_counter() - t_start.pop(id(dsk), time.perf_counter())
 
-    import geomon.report
+    from geomon.report import Report
 
     in_report = [0.0]
-    write_products = geomon.report.write_products
 
-    def timed_products(*args: Any, **kwargs: Any) -> None:
-        t = time.perf_counter()
-        write_products(*args, **kwargs)
-        in_report[0] += time.perf_counter() - t
+    def timed(method: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                in_report[0] += time.perf_counter() - t
+        return run
 
-    geomon.report.write_products = timed_products
+    Report.__init__, Report.write = timed(Report.__init__), timed(Report.write)
     start_rss = _current_rss_mb()
     with dask_client(scheduler), Callback(start=started, finish=finished), TreeRss() as tree:
         t0 = time.perf_counter()

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import dask.array as da
@@ -58,6 +58,9 @@ from geomon.sources import Cube, make_source
 from geomon.texture import texture
 from geomon.tiles import Tile, tile_grid
 from geomon.vectorize import PeriodArea, Sites, fill_pits, vectorize
+
+if TYPE_CHECKING:
+    from geomon.report import FigureWriter
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +116,23 @@ def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | N
 
 def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progress: bool,
             rerun: bool = False) -> RunResult:
+    from geomon.report import figure_writer
+
+    # figure workers start now: they load their libraries while this process searches on one core
+    figures = figure_writer(run, n_periods=len(pipe.periods()))
+    try:
+        return _assess_with(pipe, aoi, run, started, figures, progress=progress, rerun=rerun)
+    finally:
+        figures.close()
+
+
+def _assess_with(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime,
+                 figures: FigureWriter, *, progress: bool, rerun: bool) -> RunResult:
     baseline, periods = pipe.baseline(), pipe.periods()
     every = [*baseline, *periods]
     cube = make_source(pipe.source).load(
         aoi, every[0].start, every[-1].end, chunk_px=pipe.compute.chunk_px,
-        **_cloud_probability_kw(pipe),
+        periods=[(p.start, p.end) for p in every], **_cloud_probability_kw(pipe),
     )
     detector = make_detector(pipe.detection)
     grid = cube.data.odc.geobox
@@ -143,7 +158,7 @@ def _assess(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, progres
             return _finish(pipe, aoi, run, started, cube=cube, comps=comps, state=state,
                            conf=conf, score=score, flagged_texture=rough, baseline=baseline,
                            periods=periods, reuse=reuse, thresholds=thresholds,
-                           streams=streams)
+                           streams=streams, figures=figures)
 
 
 def _flagged_texture(comps: xr.Dataset, det: Detection, *, n_baseline: int) -> xr.DataArray:
@@ -269,7 +284,10 @@ def _computed(jobs: list[tuple[Tile, Period, xr.Dataset]]
         return
     from distributed import as_completed
 
-    futures = {client.compute(lazy): (tile, p) for tile, p, lazy in jobs}
+    # one graph for all: jobs share layers (a period's chunks of the same cube), and graphs
+    # submitted one by one could drop a shared key another still needs
+    futures = dict(zip(client.compute([lazy for _, _, lazy in jobs]),
+                       [(tile, p) for tile, p, _ in jobs], strict=True))
     for future, done in as_completed(list(futures), loop=client.loop, with_results=True):
         tile, p = futures.pop(future)
         yield tile, p, done
@@ -315,9 +333,11 @@ def _mask_fingerprint(pipe: Pipeline) -> dict[str, Any]:
 def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: Cube,
             comps: xr.Dataset, state: np.ndarray, conf: np.ndarray, score: np.ndarray,
             flagged_texture: np.ndarray | None, baseline: list[Period], periods: list[Period],
-            reuse: dict[str, Any],
+            reuse: dict[str, Any], figures: FigureWriter,
             thresholds: dict[str, dict[str, float]] | None = None,
             streams: np.ndarray | None = None) -> RunResult:
+    from geomon.report import Report
+
     every = [*baseline, *periods]
     composites = comps
     geobox = cube.data.odc.geobox
@@ -342,6 +362,14 @@ def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: C
     quality = _quality(every, composites, inside, cube, pipe.detection.min_clear_observations)
     degraded = [q["period"] for q in quality if q["degraded"] and q["period"] in
                 {p.label for p in periods}]
+    estimate = _estimate(pipe, aoi, reviewed_areas, run)
+    # the period maps are drawn from here on, while this process writes the files below
+    report = Report(Assessment(
+        pipe=pipe, aoi=aoi, run_id=run.run_id, started=started, baseline=baseline,
+        periods=periods, sites=sites, reviewed_areas=reviewed_areas, quality=quality,
+        estimate=estimate,
+        composites=composites, state=state, confounder=conf, transform=transform, crs=crs,
+    ), run, figures=figures)
 
     write_geojson(run.path("detections.geojson"), sites.mining)
     write_geojson(run.path("confounders.geojson"), sites.confounders)
@@ -361,16 +389,7 @@ def _finish(pipe: Pipeline, aoi: AOI, run: RunDir, started: datetime, *, cube: C
         write_composite(run.path("composites", f"{p.label}.tif"), composites.sel(period=p.label),
                         bands=COMPOSITE_BANDS, transform=transform, crs=crs)
     write_text(run.path("areas.csv"), _areas_csv(sites.areas))
-    estimate = _estimate(pipe, aoi, reviewed_areas, run)
-
-    from geomon.report import write_products
-
-    write_products(Assessment(
-        pipe=pipe, aoi=aoi, run_id=run.run_id, started=started, baseline=baseline,
-        periods=periods, sites=sites, reviewed_areas=reviewed_areas, quality=quality,
-        estimate=estimate,
-        composites=composites, state=state, confounder=conf, transform=transform, crs=crs,
-    ), run)
+    report.write()  # the site maps read the files above
     shutil.rmtree(run.path(".composites"), ignore_errors=True)
     _write_manifest(run, pipe, aoi, cube, quality, started, reuse, thresholds or {})
     checkpoint("outputs")

@@ -12,9 +12,7 @@ Written into the run folder (paths relative to it):
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
@@ -23,7 +21,7 @@ from geomon.assessment import Assessment
 from geomon.export import feature_collection, write_geopackage, write_sites_csv
 from geomon.report._context import report_context
 from geomon.report._html import render_html
-from geomon.report._workers import MapWriter
+from geomon.report._workers import FigureWriter
 from geomon.report.charts import area_figure, quality_figure
 from geomon.report.kml import kml_document, write_kml, write_kmz
 from geomon.report.maps import (
@@ -34,14 +32,13 @@ from geomon.report.maps import (
     figure_data_uri,
     make_backdrop,
     period_title,
-    preview_data_uri,
 )
-from geomon.report.pdf import write_pdf
 from geomon.report.site_activity import SiteHistory, site_history
 from geomon.report.site_maps import RunPeriod, site_pair
 from geomon.runs import RunDir, write_json, write_text
 
-__all__ = ["N_SITE_PAIRS", "period_maps", "write_exports", "write_products"]
+__all__ = ["N_SITE_PAIRS", "Report", "figure_writer", "period_maps", "write_exports",
+           "write_products"]
 
 log = logging.getLogger(__name__)
 
@@ -51,52 +48,80 @@ N_SITE_PAIRS = 3
 MAP_DPI, HTML_MAP_DPI = 300, 100
 
 
+def figure_writer(run: RunDir, *, n_periods: int) -> FigureWriter:
+    """A started :class:`FigureWriter` for the maps and PDF report of ``run``, which assesses
+    ``n_periods`` periods: start it when the run starts, so its workers are ready when the
+    first map is."""
+    writer = FigureWriter(scratch=run.path(".maps"), preview_scale=HTML_MAP_DPI / MAP_DPI)
+    writer.start(expected=n_periods + N_SITE_PAIRS)
+    return writer
+
+
+class Report:
+    """The report, maps and exports of one run, in two steps.
+
+    Made, it queues the map of every assessed period, which the ``figures`` workers draw while the
+    caller writes the pipeline's own files (detections.geojson, confounders.geojson,
+    composites/, rasters/); :meth:`write` then queues the PDF report and the before/after maps
+    of the largest sites (made from those files), writes the exports, draws what no worker has
+    taken yet, and writes the HTML report.
+
+    Examples
+    --------
+    >>> report = Report(result, run, figures=figure_writer(run, n_periods=3))  # doctest: +SKIP
+    >>> write_geojson(run.path("detections.geojson"), result.sites.mining)  # and the rest
+    >>> report.write()
+    """
+
+    def __init__(self, result: Assessment, run: RunDir, *, figures: FigureWriter | None = None
+                 ) -> None:
+        self.result, self.run = result, run
+        self.figures = figures or figure_writer(run, n_periods=len(result.periods))
+        self.labels = [p.label for p in result.periods]
+        self.history = site_history(result.sites.mining, result.state, result.transform,
+                                    self.labels)
+        self.ctx = report_context(result, history=self.history)
+        self.period_maps = period_maps(result, self.history)
+        for label, (backdrop, layers, title) in self.period_maps.items():
+            self.figures.period_map(run.path("maps", label), backdrop, layers, title=title,
+                                 attribution=self.ctx["attribution"])
+
+    def write(self) -> None:
+        """Write everything else into the run folder and wait for the maps."""
+        result, run, ctx = self.result, self.run, self.ctx
+        periods = [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), False)
+                   for p in result.baseline]
+        periods += [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), True)
+                    for p in result.periods]
+        pairs = [site_pair(run.work, periods, site=row["id"], period=self.labels[-1])
+                 for row in ctx["largest"][:N_SITE_PAIRS]]
+        # the longest job first: whoever is free next takes it
+        self.figures.report_pdf(run.path("report.pdf"), ctx, self.period_maps, pairs)
+        for pair in pairs:
+            self.figures.site_pair(run.path("maps", pair.name), pair)
+        try:
+            write_exports(result, run, self.history)
+            images: dict[str, Any] = {
+                "area_chart": figure_data_uri(area_figure(ctx["areas"])),
+                "quality_chart": figure_data_uri(quality_figure(ctx["quality"]))}
+            previews = self.figures.wait()
+        finally:
+            self.figures.close()
+            shutil.rmtree(run.path(".maps"), ignore_errors=True)
+        images["period_maps"] = {label: previews[label] for label in self.period_maps}
+        images["site_pairs"] = [{"site": pair.site, "period": pair.period,
+                                 "file": f"maps/{pair.name}.png", "uri": previews[pair.name]}
+                                for pair in pairs]
+        write_text(run.path("report.html"), render_html(ctx, images))
+
+
 def write_products(result: Assessment, run: RunDir) -> None:
-    """Write the report, maps and exports of ``result`` into the run folder.
+    """Write the report, maps and exports of ``result`` into the run folder in one go.
 
     Expects the pipeline's own outputs (detections.geojson, confounders.geojson,
     composites/, rasters/) to be in the run folder already: the site maps read them.
     """
-    labels = [p.label for p in result.periods]
-    history = site_history(result.sites.mining, result.state, result.transform, labels)
-    ctx = report_context(result, history=history)
-
-    maps = period_maps(result, history)
-    periods = [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), False)
-               for p in result.baseline]
-    periods += [RunPeriod(p.label, p.start.isoformat(), p.end.isoformat(), True)
-                for p in result.periods]
-    pairs = [site_pair(run.work, periods, site=row["id"], period=labels[-1])
-             for row in ctx["largest"][:N_SITE_PAIRS]]
-
-    # the map files are drawn in worker processes while this one writes the PDF report
-    writer = MapWriter(scratch=run.path(".maps"))
-    for label, (backdrop, layers, title) in maps.items():
-        writer.period_map(run.path("maps", label), backdrop, layers, title=title,
-                          attribution=ctx["attribution"])
-    for pair in pairs:
-        writer.site_pair(run.path("maps", pair.name), pair)
-    try:
-        writer.start()
-        write_exports(result, run, history)
-        write_pdf(run.path("report.pdf"), ctx, period_maps=maps, site_pairs=pairs)
-        images: dict[str, Any] = {"area_chart": figure_data_uri(area_figure(ctx["areas"])),
-                                  "quality_chart": figure_data_uri(quality_figure(ctx["quality"]))}
-        writer.wait()
-    finally:
-        writer.close()
-        shutil.rmtree(run.path(".maps"), ignore_errors=True)
-    scale = HTML_MAP_DPI / MAP_DPI
-    names = [*maps, *(pair.name for pair in pairs)]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL frees the GIL
-        previews = dict(zip(names, pool.map(
-            lambda name: preview_data_uri(run.path("maps", f"{name}.png"), scale=scale), names),
-            strict=True))
-    images["period_maps"] = {label: previews[label] for label in maps}
-    images["site_pairs"] = [{"site": pair.site, "period": pair.period,
-                             "file": f"maps/{pair.name}.png", "uri": previews[pair.name]}
-                            for pair in pairs]
-    write_text(run.path("report.html"), render_html(ctx, images))
+    Report(result, run).write()
 
 
 def period_maps(result: Assessment, history: SiteHistory, *, false_colour: bool = False

@@ -30,6 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from PIL import Image
 from shapely.geometry.base import BaseGeometry
 
 from geomon.export import STATE_COLOURS
@@ -59,6 +60,7 @@ __all__ = [
     "png_data_uri",
     "preview_data_uri",
     "save_figure",
+    "save_figure_pixels",
     "site_extent",
     "stretch_limits",
     "true_colour",
@@ -410,24 +412,36 @@ def site_extent(geom: BaseGeometry, *, within: tuple[float, float, float, float]
 def save_figure(fig: plt.Figure, stem: Path, *, dpi: int = 300, close: bool = True
                 ) -> list[Path]:
     """Write ``stem.png`` (``dpi``) and ``stem.pdf`` (vector outlines and text), atomically."""
+    paths, _ = save_figure_pixels(fig, stem, dpi=dpi, close=close)
+    return paths
+
+
+def save_figure_pixels(fig: plt.Figure, stem: Path, *, dpi: int = 300, close: bool = True
+                       ) -> tuple[list[Path], np.ndarray]:
+    """:func:`save_figure`, also returning the PNG's pixels ((y, x, 4) uint8) for a preview
+    (:func:`preview_data_uri`) that needs no decoding."""
     # lay the figure out once and freeze it: with its layout engine on, each savefig draws the
     # whole figure twice (to lay it out, then to render), resampling every image each time
     engine = fig.get_layout_engine()
     if engine is not None:
         engine.execute(fig)
         fig.set_layout_engine(None)
-    paths = []
-    for fmt in ("png", "pdf"):
-        path = stem.with_name(f"{stem.name}.{fmt}")
-        # fast zlib level: a 300 dpi map is 20% larger and written four times faster
-        kw = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else \
-            {"metadata": {"Creator": "geomon"}}
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi if fmt == "png" else 200, **kw)
-        paths.append(path)
+    png, pdf = stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.pdf")
+    # what savefig(dpi=...) draws, kept: the same pixels, written with a fast zlib level (a
+    # 300 dpi map is 20% larger and written four times faster)
+    shown_at, fig.dpi = fig.dpi, dpi
+    try:
+        fig.canvas.draw()
+        pixels = np.array(fig.canvas.buffer_rgba())
+    finally:
+        fig.dpi = shown_at
+    with atomic_path(png) as tmp:
+        Image.fromarray(pixels).save(tmp, format="png", compress_level=1, dpi=(dpi, dpi))
+    with atomic_path(pdf) as tmp:
+        fig.savefig(tmp, format="pdf", dpi=200, metadata={"Creator": "geomon"})
     if close:
         plt.close(fig)
-    return paths
+    return [png, pdf], pixels
 
 
 def figure_data_uri(fig: plt.Figure, *, fmt: str = "png", dpi: int = 110,
@@ -442,13 +456,14 @@ def figure_data_uri(fig: plt.Figure, *, fmt: str = "png", dpi: int = 110,
     return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def preview_data_uri(png: Path, *, scale: float, quality: int = 88) -> str:
-    """A saved map's PNG, shrunk by ``scale``, as an embedded JPEG ``data:`` URI (no redraw)."""
-    from PIL import Image
-
-    with Image.open(png) as img:
+def preview_data_uri(image: Path | np.ndarray, *, scale: float, quality: int = 88) -> str:
+    """A saved map's PNG, or its pixels, shrunk by ``scale``, as an embedded JPEG ``data:`` URI
+    (no redraw)."""
+    img = Image.open(image) if isinstance(image, Path) else Image.fromarray(image)
+    with img:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        small = img.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        # reduced by whole steps first, then Lanczos: as sharp, a fraction of the time
+        small = img.convert("RGB").resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
     buf = io.BytesIO()
     small.save(buf, format="JPEG", quality=quality)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from geomon.report import _workers
-from geomon.report._workers import MapWriter, draw_queued, map_workers
+from geomon.report._workers import FigureWriter, draw_queued, map_workers
 from geomon.report.maps import MapLayers, attribution_for, make_backdrop
 from tests.unit.test_report_maps import CRS, TRANSFORM, _aoi, _lookalikes, _rgb, _sites
 
@@ -17,7 +17,7 @@ def _layers() -> MapLayers:
     return MapLayers(sites=_sites(), aoi=_aoi(), lookalikes=_lookalikes())
 
 
-def _queue(writer: MapWriter, out, labels) -> None:
+def _queue(writer: FigureWriter, out, labels) -> None:
     for label in labels:
         writer.period_map(out / label, make_backdrop(_rgb(), TRANSFORM, CRS, label), _layers(),
                           title=f"Test area: digging in {label}",
@@ -38,14 +38,14 @@ def test_map_workers_leave_a_core_to_the_caller(n_maps, cpus, workers):
 def test_workers_write_the_maps_the_caller_would(tmp_path, monkeypatch):
     labels = ["2024Q2", "2024Q3", "2024Q4"]
     monkeypatch.setattr(_workers, "map_workers", lambda n, cpus=None: 2)
-    pooled = MapWriter(scratch=tmp_path / "scratch")
+    pooled = FigureWriter(scratch=tmp_path / "scratch")
     _queue(pooled, tmp_path / "pooled", labels)
     pooled.start()
     assert len(pooled._procs) == 2  # really in other processes
     pooled.wait()
 
     monkeypatch.setattr(_workers, "map_workers", lambda n, cpus=None: 0)
-    inline = MapWriter(scratch=tmp_path / "unused")
+    inline = FigureWriter(scratch=tmp_path / "unused")
     _queue(inline, tmp_path / "inline", labels)
     inline.start()
     inline.wait()
@@ -63,7 +63,7 @@ def test_workers_write_the_maps_the_caller_would(tmp_path, monkeypatch):
 
 def test_a_claimed_job_is_not_drawn_again(tmp_path, monkeypatch):
     monkeypatch.setattr(_workers, "map_workers", lambda n, cpus=None: 1)
-    writer = MapWriter(scratch=tmp_path / "scratch")
+    writer = FigureWriter(scratch=tmp_path / "scratch")
     _queue(writer, tmp_path / "maps", ["2024Q4"])
     (tmp_path / "scratch").mkdir()
     # claim the only job before the worker starts: nobody may draw it
@@ -76,10 +76,10 @@ def test_a_claimed_job_is_not_drawn_again(tmp_path, monkeypatch):
 
 def test_a_failing_worker_raises_with_its_last_words(tmp_path, monkeypatch):
     monkeypatch.setattr(_workers, "map_workers", lambda n, cpus=None: 1)
-    monkeypatch.setattr(_workers, "draw_queued", lambda scratch: None)  # the worker draws it
+    monkeypatch.setattr(_workers, "draw_queued", lambda *a: 0)  # the worker draws it
     blocked = tmp_path / "maps"
     blocked.write_text("a file where the maps folder should be")
-    writer = MapWriter(scratch=tmp_path / "scratch")
+    writer = FigureWriter(scratch=tmp_path / "scratch")
     _queue(writer, blocked, ["2024Q4"])
     writer.start()
     with pytest.raises(RuntimeError, match=r"map worker failed: exit 1: FileExistsError: .*maps"):
