@@ -1,6 +1,6 @@
 """Upsampling a coarse raster onto a finer grid aligned with it, lazily and block by block.
 
-Sentinel-2's 20 m bands (``nir08``, ``swir16``, ``swir22``, ``scl``) end up on the AOI's 10 m
+Sentinel-2's 20 m bands (``swir16``, ``swir22``, ``scl``) end up on the AOI's 10 m
 grid. GDAL's warper does that upsampling at several times the cost of reading the band
 (:mod:`geomon.sources._native`), so the sources read such bands at their own resolution and
 upsample here, with the same result:

@@ -12,8 +12,9 @@ from odc.geo.geobox import GeoBox
 
 from geomon.aoi import AOI
 
-#: Reflectance bands the pipeline loads (Earth Search asset names), and the scene classification.
-BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "nir08", "swir16", "swir22")
+#: Reflectance bands the pipeline loads (Earth Search asset names), and the scene classification:
+#: what the composites, the mask and the detectors read, and nothing more (no ``nir08``, B8A).
+BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
 SCL = "scl"
 
 

@@ -79,7 +79,7 @@ def load_items(
         period (by solar day) form one time chunk, read in one piece, so a per-period median
         needs no rechunking. Acquisitions outside them, or all without them: a chunk each.
     """
-    keys = {**EARTH_SEARCH_ASSETS, **(assets or {})}
+    keys = {band: (assets or {}).get(band, key) for band, key in EARTH_SEARCH_ASSETS.items()}
     patch = patch_url or (lambda u: u)
     gdal = {**policy.gdal_options(), **(gdal or {})}
     skipped = SkipLog()

@@ -4,10 +4,11 @@ Naming rule (case-insensitive, ``.tif`` or ``.tiff``)::
 
     <YYYYMMDD>[T<HHMMSS>][_<scene>]_<band>.tif      e.g. 20240105_B04.tif, 20240105_29PQJ_scl.tif
 
-``band`` is one of our names (``blue green red nir nir08 swir16 swir22 scl``) or the Sentinel-2
-code (``B02 B03 B04 B08 B8A B11 B12 SCL``); ``scene`` tells apart tiles of the same day (each file
-set of one date and scene is one acquisition; the same day's scenes are mosaicked). Files in any
-UTM zone are reprojected onto the AOI grid.
+``band`` is one of our names (``blue green red nir swir16 swir22 scl``) or the Sentinel-2 code
+(``B02 B03 B04 B08 B11 B12 SCL``); ``nir08``/``B8A`` files are recognised but not read (no step
+uses the band). ``scene`` tells apart tiles of the same day (each file set of one date and scene
+is one acquisition; the same day's scenes are mosaicked). Files in any UTM zone are reprojected
+onto the AOI grid.
 
 Instead of the naming rule, an ``index.csv`` in the folder may list the files, one per row, with
 columns ``path,datetime,band`` and optionally ``scene,cloud_cover,platform,processing_baseline,
@@ -49,7 +50,7 @@ _NAME = re.compile(
     r"\.tiff?$", re.IGNORECASE)
 _S2_CODES = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B8A": "nir08",
              "B11": "swir16", "B12": "swir22", "SCL": "scl"}
-_OURS = {b.lower(): b for b in (*BANDS, SCL)}
+_OURS = {b.lower(): b for b in (*BANDS, SCL, "nir08")}
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ EARTH_SEARCH = StacPreset(url="https://earth-search.aws.element84.com/v1")
 #: Microsoft Planetary Computer: COGs on Azure Blob, read with short-lived SAS-signed URLs.
 PLANETARY_COMPUTER = StacPreset(
     url="https://planetarycomputer.microsoft.com/api/stac/v1",
-    assets={"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "nir08": "B8A",
-            "swir16": "B11", "swir22": "B12", "scl": "SCL"},
+    assets={"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir16": "B11",
+            "swir22": "B12", "scl": "SCL"},
     sign="planetary-computer",
     l1c_collection=None,  # Planetary Computer serves Sentinel-2 L2A only
 )
@@ -56,7 +56,7 @@ PLANETARY_COMPUTER = StacPreset(
 CDSE_STAC = StacPreset(
     url="https://stac.dataspace.copernicus.eu/v1",
     assets={"blue": "B02_10m", "green": "B03_10m", "red": "B04_10m", "nir": "B08_10m",
-            "nir08": "B8A_20m", "swir16": "B11_20m", "swir22": "B12_20m", "scl": "SCL_20m"},
+            "swir16": "B11_20m", "swir22": "B12_20m", "scl": "SCL_20m"},
     gdal={"AWS_S3_ENDPOINT": "eodata.dataspace.copernicus.eu", "AWS_VIRTUAL_HOSTING": "FALSE",
           "AWS_HTTPS": "YES"},
     l1c_collection=None,  # CDSE's L1C asset keys are not verified here yet

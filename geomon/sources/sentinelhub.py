@@ -8,12 +8,12 @@ file, and never into logs, manifests or error messages.
 The AOI grid is cut into tiles of at most ``max_request_px`` (≤ 2500) pixels a side; each
 (solar day, tile) is one Process request, made lazily as a :func:`dask.delayed` call when the cube
 is computed, and cached on disk by request hash (sentinelhub-py's ``data_folder``), so a re-run
-reads the cache instead of paying for the request again. Each request asks for DN of the seven
-bands and SCL as one 8-band UINT16 GeoTIFF on exactly the tile's UTM grid, with
+reads the cache instead of paying for the request again. Each request asks for DN of the six
+bands and SCL as one 7-band UINT16 GeoTIFF on exactly the tile's UTM grid, with
 ``harmonizeValues`` on: values of baseline ≥ 04.00 are shifted back to the old range, so
 reflectance = DN × 0.0001 with offset 0 for every date.
 
-With a cloud probability asked for, a ninth band carries Sentinel Hub's precomputed s2cloudless
+With a cloud probability asked for, an eighth band carries Sentinel Hub's precomputed s2cloudless
 probability ``CLP`` (0-255; ÷ 255 gives 0-1; computed by Sentinel Hub at 160 m), or 65535 where
 ``CLM`` is 255 (the tile has no CLP/CLM: CLP would read 0) or there is no data; it becomes
 ``cloud_prob`` (NaN for those).
@@ -55,15 +55,15 @@ log = logging.getLogger(__name__)
 __all__ = ["EVALSCRIPT", "EVALSCRIPT_CLP", "SentinelHubSource", "evalscript", "sh_config"]
 
 #: Sentinel Hub band names, in the order of our :data:`BANDS` then ``scl``.
-SH_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12", "SCL")
+SH_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
 #: Value of the CLP output band where the probability is unknown.
 CLP_UNKNOWN = 65535
 
 
 def evalscript(cloud_probability: bool = False) -> str:
-    """Evalscript: DN of the seven bands and SCL (0 where there is no data), then optionally CLP.
+    """Evalscript: DN of the six bands and SCL (0 where there is no data), then optionally CLP.
 
-    The ninth band is ``CLP`` (0-255), or :data:`CLP_UNKNOWN` where ``CLM`` is 255 (no cloud
+    The eighth band is ``CLP`` (0-255), or :data:`CLP_UNKNOWN` where ``CLM`` is 255 (no cloud
     data for the tile) or there is no data at all.
     """
     names = [*SH_BANDS, *(("CLP", "CLM") if cloud_probability else ()), "dataMask"]
@@ -89,9 +89,9 @@ function evaluatePixel(s) {{
 """
 
 
-#: Evalscript of the seven bands and SCL.
+#: Evalscript of the six bands and SCL.
 EVALSCRIPT = evalscript(False)
-#: The same with Sentinel Hub's s2cloudless probability ``CLP`` as a ninth band.
+#: The same with Sentinel Hub's s2cloudless probability ``CLP`` as an eighth band.
 EVALSCRIPT_CLP = evalscript(True)
 
 #: Reflectance of harmonized DN: the same for every processing baseline.

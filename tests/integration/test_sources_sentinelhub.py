@@ -1,11 +1,12 @@
 """The Sentinel Hub source against a loopback stand-in for CDSE, and (``live``) against CDSE itself.
 
 The stand-in replays recorded token and Catalog API answers (``tests/data/sentinelhub``) and
-answers Process API requests with 8-band UINT16 GeoTIFFs rendered from a generated scene on the
-exact grid, time range and harmonization the request asks for, so the cube can be compared with
-the same scene read through the STAC path. It records every request for assertions.
+answers Process API requests with UINT16 GeoTIFFs of the bands the evalscript returns, rendered
+from a generated scene on the exact grid, time range and harmonization the request asks for, so
+the cube can be compared with the same scene read through the STAC path. It records every
+request for assertions.
 
-When the evalscript asks for ``CLP``/``CLM`` it answers as Sentinel Hub does: a ninth band of
+When the evalscript asks for ``CLP``/``CLM`` it answers as Sentinel Hub does: one more band of
 s2cloudless probability computed at 160 m from the scene's Level-1C twin (0-255), upsampled by
 nearest neighbour, passed through the evalscript's rule (65535 where ``CLM`` is 255, i.e. the
 tile has no cloud data, and where there is no data).
@@ -17,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 import urllib.parse
 from datetime import date, datetime
@@ -45,9 +47,16 @@ SCENE = {"scenario": "seguela", "seed": 5, "size": 64, "start": "2024-01-01", "e
 START, END = date(2024, 1, 1), date(2024, 3, 31)
 CLIENT_ID = "geomon-test-client"
 SECRET = "s3cr3t-VALUE-must-never-be-logged-8842"
-FILES = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12", "SCL")
+
 #: Sentinel Hub computes CLP/CLM at this resolution, m.
 CLP_RES = 160
+
+
+def _returned_bands(evalscript: str) -> list[str]:
+    """The input bands an evalscript returns, in order (``s.B02`` ...), as Sentinel Hub would
+    evaluate ``return [...]``; the CLP expression is not one of them."""
+    returned = evalscript.rsplit("return [", 1)[1].split("]", 1)[0]
+    return [name for name in re.findall(r"\bs\.(\w+)", returned) if name not in ("CLM", "CLP")]
 
 
 class ShEmulator:
@@ -86,11 +95,12 @@ class ShEmulator:
                 if lo <= datetime.fromisoformat(t.replace("Z", "+00:00")) <= hi]
         transform = rasterio.transform.from_bounds(west, south, east, north, w, h)
         clp = '"CLP"' in body["evalscript"]
-        stack = np.zeros((9 if clp else 8, h, w), "uint16")
+        files = _returned_bands(body["evalscript"])  # the bands, in the order it returns them
+        stack = np.zeros((len(files) + clp, h, w), "uint16")
         harmonize = body["input"]["data"][0].get("processing", {}).get("harmonizeValues", True)
         for item in hits[:1]:
             folder = self.scene.root / "items" / item["id"]
-            for b, name in enumerate(FILES):
+            for b, name in enumerate(files):
                 with rasterio.open(folder / f"{name}.tif") as src:
                     reproject(rasterio.band(src, 1), stack[b], dst_transform=transform,
                               dst_crs=f"EPSG:{epsg}", resampling=Resampling.nearest,
@@ -99,12 +109,12 @@ class ShEmulator:
                     band = stack[b].astype("int32")
                     stack[b] = np.where(band > 0, np.clip(band - 1000, 1, None), 0)
             if clp:
-                stack[8] = self.clp(folder.parent / (item["id"].removesuffix("_L2A") + "_L1C"),
-                                    transform, epsg, (h, w))
+                stack[-1] = self.clp(folder.parent / (item["id"].removesuffix("_L2A") + "_L1C"),
+                                     transform, epsg, (h, w))
                 if item["properties"]["datetime"] in self.no_clm:
-                    stack[8] = 65535
+                    stack[-1] = 65535
         if clp:
-            stack[8][stack[0] == 0] = 65535  # dataMask 0 (and days with no acquisition)
+            stack[-1][stack[0] == 0] = 65535  # dataMask 0 (and days with no acquisition)
         buf = io.BytesIO()
         with rasterio.MemoryFile() as mem:
             with mem.open(driver="GTiff", width=w, height=h, count=stack.shape[0], dtype="uint16",
@@ -258,7 +268,7 @@ def test_cube_matches_stac_path_and_requests_are_right(scene, aoi, tmp_path, cap
         assert got[band].dtype == np.float32
         r = ref[band].values  # (harmonized DN clip below 0 reflectance, as Sentinel Hub does)
         np.testing.assert_allclose(got[band].values, np.where(r < 0, 1e-4, r), atol=1e-6)
-    for band in ("nir08", "swir16", "swir22"):  # 20 m: nearest vs bilinear upsampling
+    for band in ("swir16", "swir22"):  # 20 m: nearest vs bilinear upsampling
         assert np.nanmean(np.abs(got[band].values - ref[band].values)) < 0.02
     assert got.scl.dtype == np.uint8
     assert (got.scl.values == ref.scl.values).mean() > 0.97
@@ -278,7 +288,8 @@ def test_cube_matches_stac_path_and_requests_are_right(scene, aoi, tmp_path, cap
     bodies = emu.bodies("/api/v1/process")
     assert n_process == 19 * 4 + 1
     b = bodies[0]
-    assert "B8A" in b["evalscript"] and '"SCL"' in b["evalscript"] and "UINT16" in b["evalscript"]
+    assert _returned_bands(b["evalscript"]) == ["B02", "B03", "B04", "B08", "B11", "B12", "SCL"]
+    assert "UINT16" in b["evalscript"]
     assert b["input"]["bounds"]["properties"]["crs"].endswith("/EPSG/0/32629")
     data = b["input"]["data"][0]
     assert data["type"] == "sentinel-2-l2a"
@@ -313,7 +324,7 @@ def test_cloud_probability_comes_from_the_clp_band(scene, aoi, tmp_path):
         got = cube.data.compute()
     bodies = emu.bodies("/api/v1/process")
     assert {b["evalscript"] for b in bodies} == {EVALSCRIPT_CLP} != {EVALSCRIPT}
-    assert '"CLP", "CLM", "dataMask"' in EVALSCRIPT_CLP and "bands: 9" in EVALSCRIPT_CLP
+    assert '"CLP", "CLM", "dataMask"' in EVALSCRIPT_CLP and "bands: 8" in EVALSCRIPT_CLP
     assert cube.skipped == []
 
     prob = got.cloud_prob.values

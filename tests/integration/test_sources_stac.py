@@ -81,7 +81,7 @@ def test_api_end_to_end_equals_static_catalog(scene, aoi, static_cube):
             got = cube.data.compute()
     assert dict(got.sizes) == dict(ref.sizes) == {"time": 19, "y": 60, "x": 60}
     assert {v: str(got[v].dtype) for v in got.data_vars} == {
-        **{b: "float32" for b in ("blue", "green", "red", "nir", "nir08", "swir16", "swir22")},
+        **{b: "float32" for b in ("blue", "green", "red", "nir", "swir16", "swir22")},
         "scl": "uint8"}
     for band in got.data_vars:
         np.testing.assert_array_equal(got[band].values, ref[band].values)
@@ -153,7 +153,7 @@ def test_cli_run_against_api_with_faults_marks_period_degraded(scene, tmp_path, 
     ids = [f["id"] for f in json.loads(scene.item_collection.read_text())["features"]]
     victim = next(i for i in ids if i.split("_")[2] >= "20240215")  # an assessed-period item
     faults = Faults(fail_first={r"/B08\.tif$": (1, 503)},
-                    truncate={rf"/{victim}/B8A\.tif$": 0.5})
+                    truncate={rf"/{victim}/B12\.tif$": 0.5})
     footprint = scene_footprint(scene.scenario, scene.size).buffer(-0.0002)
     write_aoi(tmp_path / "aoi", "scene", geometry=footprint.__geo_interface__)
     caplog.set_level(logging.WARNING)
@@ -170,7 +170,7 @@ def test_cli_run_against_api_with_faults_marks_period_degraded(scene, tmp_path, 
     assert code in RUN_OK, err
     (run,) = list((tmp_path / "out" / "served").iterdir())
     manifest = json.loads((run / "manifest.json").read_text())
-    assert [(s["id"], s["asset"]) for s in manifest["skipped_assets"]] == [(victim, "nir08")]
+    assert [(s["id"], s["asset"]) for s in manifest["skipped_assets"]] == [(victim, "swir22")]
     month = victim.split("_")[2][:4] + "-" + victim.split("_")[2][4:6]
     period = next(p for p in manifest["periods"] if p["period"] == month)
     assert period["degraded"] and period["skipped_assets"][0]["id"] == victim

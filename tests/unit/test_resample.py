@@ -70,8 +70,8 @@ def test_upsample_equals_gdal_warp(dx, dy, chunks, bilinear):
 
 
 def test_native_read_of_a_sample_scene_equals_the_warped_read(tmp_path, monkeypatch):
-    """The sample's 20 m assets (nir08, swir16, swir22, scl) are read natively and upsampled;
-    the cube equals odc-stac's warped one, with time chunked by period or not."""
+    """The sample's 20 m assets the pipeline reads (swir16, swir22, scl) are read natively and
+    upsampled; the cube equals odc-stac's warped one, with time chunked by period or not."""
     from geomon.aoi import AOI
     from geomon.config import SourceConfig
     from geomon.sample import generate_scene, scene_footprint
@@ -94,7 +94,7 @@ def test_native_read_of_a_sample_scene_equals_the_warped_read(tmp_path, monkeypa
     monkeypatch.setattr(_load_items, "native_lattices", spy)
     periods = [(start, date(2024, 1, 31)), (date(2024, 2, 1), end)]
     native = source.load(aoi, start, end, chunk_px=40, periods=periods).data
-    assert set(seen) == {"nir08", "swir16", "swir22", "scl"}
+    assert set(seen) == {"swir16", "swir22", "scl"}
     assert len(native.time) > 2 and native.blue.data.chunks[0] == tuple(
         int(((native.time >= np.datetime64(a)) & (native.time < np.datetime64(b)
                                                    + np.timedelta64(1, "D"))).sum())

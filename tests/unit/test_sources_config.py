@@ -77,7 +77,7 @@ def test_presets_and_overrides():
     assert es.url == "https://earth-search.aws.element84.com/v1"
     assert es.collection == "x" and es.assets == {"red": "B04"}
     cdse = preset(SourceConfig(kind="stac", provider="cdse"))
-    assert cdse.assets["nir08"] == "B8A_20m" and cdse.gdal["AWS_VIRTUAL_HOSTING"] == "FALSE"
+    assert cdse.assets["swir16"] == "B11_20m" and cdse.gdal["AWS_VIRTUAL_HOSTING"] == "FALSE"
 
 
 def test_cdse_sentinelhub_endpoints_and_retry_settings(monkeypatch, tmp_path):
