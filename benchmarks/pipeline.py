@@ -5,18 +5,22 @@ generated scene and the same STAC items, two measurements run side by side, each
 Python process so neither inherits the other's caches or memory:
 
 ``floor``
-    ``odc.stac.load(items, bands=[7 bands + scl], crs=..., resolution=10, chunks=...,
-    groupby="solar_day").compute()``: reading and decoding every asset onto the AOI grid, the
-    least any assessment of these dates must do.
+    ``odc.stac.load(items, bands=[*BANDS, "scl"], crs=..., resolution=10, chunks=...,
+    groupby="solar_day").compute()``: reading and decoding every asset the pipeline reads
+    (``geomon.sources.BANDS`` and SCL) onto the AOI grid with odc-stac, the pipeline's
+    resampling and chunks: the bare load of the same assets. (The pipeline reads its 20 m
+    bands faster than this, see :mod:`geomon.sources._native`.)
 ``full``
     :func:`geomon.pipeline.run_pipeline` on a pipeline file over the same scene and dates:
     search, asset checks, mask, composites, detection, polygons, rasters, report, manifest.
     As a first run: ``rerun=True``, so no composite of an earlier run is reused.
 
-Reported per row: pixels × dates, seconds of each, the ratio full/floor, the seconds ``full``
-spends inside dask computations and in the report's code in the run's own process (its maps
-and PDF are drawn by worker processes meanwhile, see :mod:`geomon.report._workers`), and the
-peak resident memory of each process tree (sampled, or ``ru_maxrss`` where higher).
+Reported per row: pixels × dates, seconds of each, the ratio full/floor (and each repeat's own
+pair's ratio on stderr), the ratio of their CPU seconds (this process and its finished children:
+steadier than wall time on a shared machine), the seconds ``full`` spends inside dask
+computations and in the report's code in the run's own process (its maps and PDF are drawn by
+worker processes meanwhile, see :mod:`geomon.report._workers`), and the peak resident memory of
+each process tree (sampled, or ``ru_maxrss`` where higher).
 Below the table, how time and memory grow from one size to the next, as the exponent ``k`` in
 cost ∝ pixels^k.
 
@@ -59,6 +63,7 @@ class Measurement:
 
     mode: str
     seconds: float
+    cpu_seconds: float
     dask_seconds: float | None
     report_seconds: float
     peak_rss_mb: float
@@ -116,6 +121,14 @@ def write_pipeline(work: Path, scene: Any, span: str, chunk_px: int) -> Path:
 
 def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its children that have finished (the
+    report's figure workers are waited for before a run ends)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _current_rss_mb() -> float:
@@ -211,16 +224,16 @@ def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
     Report.__init__, Report.write = timed(Report.__init__), timed(Report.write)
     start_rss = _current_rss_mb()
     with dask_client(scheduler), Callback(start=started, finish=finished), TreeRss() as tree:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu_seconds()
         if mode == "floor":
             with rasterio.Env():
                 dask.compute(lazy_floor())
         else:
             run_pipeline(pipeline, rerun=True)  # a first run: no composite reused
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     # the sampled tree total, or the process's own maximum if a short peak fell between samples
     peak = max(tree.peak_mb, _rss_mb(resource.RUSAGE_SELF), _rss_mb(resource.RUSAGE_CHILDREN))
-    return Measurement(mode=mode, seconds=seconds,
+    return Measurement(mode=mode, seconds=seconds, cpu_seconds=cpu,
                        dask_seconds=in_dask[0] if scheduler is None else None,
                        report_seconds=in_report[0],
                        peak_rss_mb=peak, start_rss_mb=start_rss, dates=dates, height=height,
@@ -251,9 +264,10 @@ def _median(ms: Sequence[Measurement]) -> Measurement:
 def format_table(rows: Sequence[Row], *, markdown: bool = False) -> str:
     """The results table and, below it, growth exponents between consecutive sizes."""
     head = ["size px", "span", "dates", "px × dates", "floor s", "full s", "full/floor",
-            "full in dask s", "report s", "floor peak MB", "full peak MB"]
+            "CPU full/floor", "full in dask s", "report s", "floor peak MB", "full peak MB"]
     body = [[f"{r.size}", r.span, f"{r.floor.dates}", f"{r.pixel_dates / 1e6:,.1f} M",
              f"{r.floor.seconds:.1f}", f"{r.full.seconds:.1f}", f"{r.ratio:.2f}",
+             f"{r.full.cpu_seconds / r.floor.cpu_seconds:.2f}",
              "" if r.full.dask_seconds is None else f"{r.full.dask_seconds:.1f}",
              f"{r.full.report_seconds:.1f}",
              f"{r.floor.peak_rss_mb:,.0f}", f"{r.full.peak_rss_mb:,.0f}"] for r in rows]
@@ -337,8 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     runs[mode].append(measure_in_subprocess(mode, pipe, args.scheduler))
             row = Row(size=size, span=span, floor=_median(runs["floor"]),
                       full=_median(runs["full"]))
+            pairs = ", ".join(f"{b.seconds / a.seconds:.2f}" for a, b in
+                              zip(runs["floor"], runs["full"], strict=True))
             print(f"{size} px {span}: floor {row.floor.seconds:.1f} s, full "
-                  f"{row.full.seconds:.1f} s ({row.ratio:.2f}×)", file=sys.stderr, flush=True)
+                  f"{row.full.seconds:.1f} s ({row.ratio:.2f}×; each pair: {pairs})",
+                  file=sys.stderr, flush=True)
             rows.append(row)
     print(format_table(rows, markdown=args.markdown))
     if args.json:
