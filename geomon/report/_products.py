@@ -84,7 +84,7 @@ class Report:
         self.period_maps = period_maps(result, self.history)
         for label, (backdrop, layers, title) in self.period_maps.items():
             self.figures.period_map(run.path("maps", label), backdrop, layers, title=title,
-                                 attribution=self.ctx["attribution"])
+                                    attribution=self.ctx["attribution"])
 
     def write(self) -> None:
         """Write everything else into the run folder and wait for the maps."""

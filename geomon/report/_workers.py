@@ -42,9 +42,9 @@ from geomon.report.maps import (
 from geomon.report.pdf import write_pdf
 from geomon.runs import write_text
 
-__all__ = ["FigureWriter", "map_workers"]
+__all__ = ["FigureWriter", "worker_count"]
 
-#: Most worker processes a run starts for its maps (each costs about a second to start).
+#: Most worker processes a run starts for its figures (each costs about a second to start).
 MAX_WORKERS = 3
 #: Seconds an idle worker waits before looking at the queue again.
 POLL_S = 0.05
@@ -52,11 +52,11 @@ POLL_S = 0.05
 CLOSED = "queue.closed"
 
 
-def map_workers(n_maps: int, cpus: int | None = None) -> int:
-    """Worker processes worth starting for ``n_maps`` maps: one core is left to the caller,
-    which writes the PDF report meanwhile; 0 (draw in the caller) on a single core."""
+def worker_count(n_jobs: int, cpus: int | None = None) -> int:
+    """Worker processes worth starting for ``n_jobs`` figures: one core is left to the caller,
+    which writes the rest meanwhile; 0 (draw in the caller) on a single core."""
     cpus = cpus or os.cpu_count() or 1
-    return max(0, min(n_maps, cpus - 1, MAX_WORKERS))
+    return max(0, min(n_jobs, cpus - 1, MAX_WORKERS))
 
 
 class FigureWriter:
@@ -76,11 +76,12 @@ class FigureWriter:
     Examples
     --------
     >>> writer = FigureWriter(scratch=run.path(".maps"))                   # doctest: +SKIP
-    >>> writer.start(expected=6)              # workers import while the run goes on
+    >>> writer.start(expected=7)              # workers import while the run goes on
     >>> writer.period_map(run.path("maps", "2024Q3"), backdrop, layers, title="…",
     ...                   attribution="…")    # drawn by a worker from now on
-    >>> write_pdf(...)                        # meanwhile, in this process
-    >>> writer.wait()                         # every map file is in place
+    >>> writer.report_pdf(run.path("report.pdf"), ctx, period_maps, site_pairs)
+    >>> write_exports(...)                    # meanwhile, in this process
+    >>> writer.wait()                         # every file is in place
     """
 
     def __init__(self, *, scratch: Path, preview_scale: float | None = None) -> None:
@@ -89,7 +90,6 @@ class FigureWriter:
         self._jobs: list[tuple[str, tuple[Any, ...]]] = []  # not yet handed to workers
         self._stems: list[Path] = []  # of every job queued, by job number
         self._procs: list[tuple[subprocess.Popen, Path]] = []
-        self._started = False
 
     def period_map(self, stem: Path, backdrop: Backdrop, layers: MapLayers, *, title: str,
                    attribution: str) -> None:
@@ -107,11 +107,10 @@ class FigureWriter:
         self._queue(path, ("pdf", (path, ctx, period_maps, site_pairs)))
 
     def start(self, *, expected: int | None = None) -> None:
-        """Start the workers: as many as ``expected`` maps are worth (default: the maps queued
-        so far; see :func:`map_workers`), none on a single core. Maps queued so far, and from
+        """Start the workers: as many as ``expected`` jobs are worth (default: the jobs queued
+        so far; see :func:`worker_count`), none on a single core. Jobs queued so far, and from
         now on, go to them."""
-        n = map_workers(len(self._jobs) if expected is None else expected)
-        self._started = True
+        n = worker_count(len(self._jobs) if expected is None else expected)
         if not n:
             return
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -130,7 +129,7 @@ class FigureWriter:
                                     log))
 
     def wait(self) -> dict[str, str]:
-        """Close the queue, draw the maps no worker has taken, then wait for the workers; raise
+        """Close the queue, draw the jobs no worker has taken, then wait for the workers; raise
         if one failed (with its error). Returns each map's preview (``data:`` URI) by the name
         of its files (``stem.name``) when ``preview_scale`` is set."""
         previews = {}
@@ -147,7 +146,7 @@ class FigureWriter:
                 failed.append(f"exit {proc.returncode}: {last}")
         if failed:
             self._procs = []
-            raise RuntimeError("map worker failed: " + "; ".join(failed))
+            raise RuntimeError("figure worker failed: " + "; ".join(failed))
         if self._procs and self.preview_scale is not None:
             for number, stem in enumerate(self._stems):
                 done = self.scratch / f"{number:04d}.preview"
@@ -157,7 +156,7 @@ class FigureWriter:
         return {name: uri for name, uri in previews.items() if uri is not None}
 
     def close(self) -> None:
-        """Stop workers still running (after an error elsewhere); their maps are not renamed
+        """Stop workers still running (after an error elsewhere); their files are not renamed
         into place."""
         for proc, _ in self._procs:
             proc.kill()
