@@ -15,12 +15,12 @@ Python process so neither inherits the other's caches or memory:
     search, asset checks, mask, composites, detection, polygons, rasters, report, manifest.
     As a first run: ``rerun=True``, so no composite of an earlier run is reused.
 
-Reported per row: pixels × dates, seconds of each, the ratio full/floor (and each repeat's own
-pair's ratio on stderr), the ratio of their CPU seconds (this process and its finished children:
-steadier than wall time on a shared machine), the seconds ``full`` spends inside dask
-computations and in the report's code in the run's own process (its maps and PDF are drawn by
-worker processes meanwhile, see :mod:`geomon.report._workers`), and the peak resident memory of
-each process tree (sampled, or ``ru_maxrss`` where higher).
+Reported per row: pixels × dates, seconds of each, the ratio full/floor, the ratio of their
+CPU seconds (this process and its finished children: steadier than wall time on a shared
+machine), the seconds ``full`` spends inside dask computations and in the report's code in the
+run's own process (its maps and PDF are drawn by worker processes meanwhile, see
+:mod:`geomon.report._workers`), and the peak resident memory of each process tree (sampled,
+or ``ru_maxrss`` where higher). On stderr, each repeat's pair: seconds, ratio and CPU seconds.
 Below the table, how time and memory grow from one size to the next, as the exponent ``k`` in
 cost ∝ pixels^k.
 
@@ -351,11 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     runs[mode].append(measure_in_subprocess(mode, pipe, args.scheduler))
             row = Row(size=size, span=span, floor=_median(runs["floor"]),
                       full=_median(runs["full"]))
-            pairs = ", ".join(f"{b.seconds / a.seconds:.2f}" for a, b in
-                              zip(runs["floor"], runs["full"], strict=True))
+            pairs = "; ".join(
+                f"{a.seconds:.1f} / {b.seconds:.1f} s = {b.seconds / a.seconds:.2f} "
+                f"(CPU {a.cpu_seconds:.0f} / {b.cpu_seconds:.0f} s)"
+                for a, b in zip(runs["floor"], runs["full"], strict=True))
             print(f"{size} px {span}: floor {row.floor.seconds:.1f} s, full "
-                  f"{row.full.seconds:.1f} s ({row.ratio:.2f}×; each pair: {pairs})",
-                  file=sys.stderr, flush=True)
+                  f"{row.full.seconds:.1f} s ({row.ratio:.2f}×); each pair, floor / full: "
+                  f"{pairs}", file=sys.stderr, flush=True)
             rows.append(row)
     print(format_table(rows, markdown=args.markdown))
     if args.json:
