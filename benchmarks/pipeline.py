@@ -15,6 +15,9 @@ Python process so neither inherits the other's caches or memory:
     search, asset checks, mask, composites, detection, polygons, rasters, report, manifest.
     As a first run: ``rerun=True``, so no composite of an earlier run is reused.
 
+Each side records the acquisitions and grid it computed (``full``: from the run's manifest and
+composites); the benchmark stops if they differ, as there is then no ratio to speak of.
+
 Reported per row: pixels × dates, seconds of each, the ratio full/floor, the ratio of their
 CPU seconds (this process and its finished children: steadier than wall time on a shared
 machine), the seconds ``full`` spends inside dask computations and in the report's code in the
@@ -196,9 +199,6 @@ def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
             resampling={"*": "bilinear", SCL: "nearest"},  # as the pipeline reads them
         )
 
-    shape = lazy_floor()  # the grid both modes load (building the graph reads no pixels)
-    dates, height, width = shape.sizes["time"], shape.sizes["y"], shape.sizes["x"]
-    del shape
     in_dask = [0.0]
     t_start: dict[int, float] = {}
 
@@ -227,10 +227,14 @@ def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
         t0, cpu0 = time.perf_counter(), _cpu_seconds()
         if mode == "floor":
             with rasterio.Env():
-                dask.compute(lazy_floor())
+                (cube,) = dask.compute(lazy_floor())
+            dates, height, width = cube.sizes["time"], cube.sizes["y"], cube.sizes["x"]
+            del cube
         else:
-            run_pipeline(pipeline, rerun=True)  # a first run: no composite reused
+            result = run_pipeline(pipeline, rerun=True)  # a first run: no composite reused
         seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
+    if mode == "full":
+        dates, height, width = _run_grid(result.run_dir)
     # the sampled tree total, or the process's own maximum if a short peak fell between samples
     peak = max(tree.peak_mb, _rss_mb(resource.RUSAGE_SELF), _rss_mb(resource.RUSAGE_CHILDREN))
     return Measurement(mode=mode, seconds=seconds, cpu_seconds=cpu,
@@ -238,6 +242,17 @@ def measure(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
                        report_seconds=in_report[0],
                        peak_rss_mb=peak, start_rss_mb=start_rss, dates=dates, height=height,
                        width=width)
+
+
+def _run_grid(run_dir: Path) -> tuple[int, int, int]:
+    """Acquisitions (solar days) and grid rows and columns a finished run computed: from its
+    manifest and its first composite."""
+    import rasterio
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    periods = manifest["periods"]
+    with rasterio.open(run_dir / "composites" / f"{periods[0]['period']}.tif") as src:
+        return sum(p["acquisitions"] for p in periods), src.height, src.width
 
 
 def measure_in_subprocess(mode: str, pipeline: Path, scheduler: str | None) -> Measurement:
@@ -349,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for _ in range(args.repeat):
                 for mode in ("floor", "full"):  # interleaved: drift hits both alike
                     runs[mode].append(measure_in_subprocess(mode, pipe, args.scheduler))
+            grids = {(m.mode, m.dates, m.height, m.width) for m in runs["floor"] + runs["full"]}
+            if len({g[1:] for g in grids}) != 1:  # not the same work: no ratio to speak of
+                raise SystemExit(f"{pipe}: floor and full read different grids or dates "
+                                 f"(mode, dates, rows, columns): {sorted(grids)}")
             row = Row(size=size, span=span, floor=_median(runs["floor"]),
                       full=_median(runs["full"]))
             pairs = "; ".join(
