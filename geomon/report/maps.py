@@ -456,11 +456,10 @@ def figure_data_uri(fig: plt.Figure, *, fmt: str = "png", dpi: int = 110,
     return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def preview_data_uri(image: Path | np.ndarray, *, scale: float, quality: int = 88) -> str:
-    """A saved map's PNG, or its pixels, shrunk by ``scale``, as an embedded JPEG ``data:`` URI
-    (no redraw)."""
-    img = Image.open(image) if isinstance(image, Path) else Image.fromarray(image)
-    with img:
+def preview_data_uri(pixels: np.ndarray, *, scale: float, quality: int = 88) -> str:
+    """A rendered map's pixels (as :func:`save_figure_pixels` returns them), shrunk by
+    ``scale``, as an embedded JPEG ``data:`` URI (no redraw, no PNG decode)."""
+    with Image.fromarray(pixels) as img:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         # reduced by whole steps first, then Lanczos: as sharp, a fraction of the time
         small = img.convert("RGB").resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
