@@ -27,6 +27,7 @@ from affine import Affine
 from odc.geo.xr import xr_coords
 from rasterio.errors import NotGeoreferencedWarning
 
+from geomon.allocator import keep_freed_memory
 from geomon.aoi import AOI, load_aoi
 from geomon.assessment import Assessment
 from geomon.cache import CompositeCache
@@ -94,7 +95,11 @@ def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | N
     Composites of periods an earlier run already made from the same acquisitions and settings
     are reused (see :mod:`geomon.cache`); ``rerun`` computes them all again. ``since`` and
     ``until`` replace the pipeline's ``start`` and ``end``.
+
+    On Linux the process keeps the memory the run frees for its next arrays
+    (:func:`geomon.allocator.keep_freed_memory`).
     """
+    keep_freed_memory()  # before the first dask thread starts
     pipe = load_pipeline(path).with_dates(since, until)
     aoi = load_aoi(pipe.aoi, directory=pipe.aoi_dir, max_area_km2=pipe.max_aoi_km2)
     started = datetime.now(UTC)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import geomon
+from geomon.allocator import keep_freed_memory
 from geomon.report.maps import (
     Backdrop,
     MapLayers,
@@ -217,6 +218,7 @@ def draw_queued(scratch: Path, preview_scale: float | None = None) -> int:
 
 
 def _main(scratch: Path, parent: int, preview_scale: float | None) -> int:
+    keep_freed_memory()  # each map renders and encodes arrays of tens of MB
     try:
         while os.getppid() == parent:
             closed = (scratch / CLOSED).exists()  # before looking: no job comes after it
