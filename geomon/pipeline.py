@@ -27,7 +27,7 @@ from affine import Affine
 from odc.geo.xr import xr_coords
 from rasterio.errors import NotGeoreferencedWarning
 
-from geomon.allocator import keep_freed_memory
+from geomon.allocator import collect_less, keep_freed_memory
 from geomon.aoi import AOI, load_aoi
 from geomon.assessment import Assessment
 from geomon.cache import CompositeCache
@@ -97,9 +97,12 @@ def run_pipeline(path: str | Path, *, progress: bool = False, scheduler: str | N
     ``until`` replace the pipeline's ``start`` and ``end``.
 
     On Linux the process keeps the memory the run frees for its next arrays
-    (:func:`geomon.allocator.keep_freed_memory`).
+    (:func:`geomon.allocator.keep_freed_memory`); everywhere, Python's garbage collector runs
+    less often and no longer walks the objects alive at the call
+    (:func:`geomon.allocator.collect_less`).
     """
     keep_freed_memory()  # before the first dask thread starts
+    collect_less()
     pipe = load_pipeline(path).with_dates(since, until)
     aoi = load_aoi(pipe.aoi, directory=pipe.aoi_dir, max_area_km2=pipe.max_aoi_km2)
     started = datetime.now(UTC)

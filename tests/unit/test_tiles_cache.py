@@ -118,6 +118,27 @@ def test_fast_median_equals_xarray_median(n_time):
     assert np.isnan(fast.b.values[0, 0])
 
 
+@pytest.mark.parametrize("n_time", [1, 7])
+def test_fast_median_of_clear_views_equals_xarray_median_of_masked(n_time):
+    rng = np.random.default_rng(10 + n_time)
+    a = rng.random((n_time, 70, 20)).astype("float32")
+    a[rng.random(a.shape) < 0.1] = np.nan
+    ok = rng.random(a.shape) < 0.6
+    ok[:, 0, 0] = False  # never seen clearly
+    dims = ("time", "y", "x")
+    ds = xr.Dataset({"b": (dims, da.from_array(a, chunks=(n_time, 35, 10)))})
+    clear = xr.DataArray(da.from_array(ok, chunks=(n_time, 35, 10)), dims=dims)
+    with raise_if_dask_computes():
+        fast = nanmedian_time(ds, clear)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        slow = ds.where(clear).median("time", skipna=True).astype("float32").b.values
+    assert np.array_equal(fast.b.values, slow, equal_nan=True)
+    assert np.isnan(fast.b.values[0, 0])
+    # the mask changed the result: the values it hides are not in the median
+    assert not np.array_equal(fast.b.values, nanmedian_time(ds).b.values, equal_nan=True)
+
+
 def test_progress_logs_each_step_with_time_left(caplog):
     bar = Progress(3, "composites")
     with caplog.at_level(logging.INFO, logger="geomon.progress"):
